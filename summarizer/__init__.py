@@ -1,0 +1,3 @@
+"""summarizer: meeting transcripts in, Obsidian vault notes out."""
+
+__version__ = "0.1.0"
