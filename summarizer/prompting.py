@@ -1,0 +1,104 @@
+"""Prompt templates (jinja2) and the messages they make.
+
+Order matters for the provider's prompt cache: the system message holds only
+what is the same for every meeting of a vault (instructions, schema, owner),
+the transcript comes next, and what varies per meeting (date, file name) last.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from summarizer.models import MeetingExtraction, Transcript
+
+TEMPLATE_NAMES = ("system.j2", "user.j2", "reduce.j2")
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    total: int
+
+
+@dataclass
+class PromptSet:
+    """The effective templates of a vault: its overrides, else the packaged ones."""
+
+    texts: dict[str, str]
+    origins: dict[str, str]
+
+    @classmethod
+    def load(cls, vault: Path | None = None) -> PromptSet:
+        texts: dict[str, str] = {}
+        origins: dict[str, str] = {}
+        packaged = files("summarizer.prompts")
+        for name in TEMPLATE_NAMES:
+            override = vault / ".summarizer" / "prompts" / name if vault else None
+            if override is not None and override.is_file():
+                texts[name] = override.read_text(encoding="utf-8")
+                origins[name] = str(override)
+            else:
+                texts[name] = packaged.joinpath(name).read_text(encoding="utf-8")
+                origins[name] = "packaged"
+        return cls(texts, origins)
+
+    @property
+    def version(self) -> str:
+        """A hash of the templates' text: recorded with every result, part of the cache key."""
+        digest = hashlib.sha256()
+        for name in TEMPLATE_NAMES:
+            digest.update(name.encode() + b"\0" + self.texts[name].encode("utf-8") + b"\0")
+        return digest.hexdigest()[:12]
+
+    def _render(self, name: str, **values: Any) -> str:
+        env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+        return env.from_string(self.texts[name]).render(**values).strip() + "\n"
+
+    def system(self, *, owner: str | None, owner_aliases: list[str], with_schema: bool) -> str:
+        schema = json.dumps(MeetingExtraction.model_json_schema(), ensure_ascii=False) if with_schema else ""
+        return self._render("system.j2", owner=owner, owner_aliases=owner_aliases, schema_json=schema)
+
+    def user(
+        self,
+        transcript: Transcript,
+        *,
+        text: str | None = None,
+        chunk: Chunk | None = None,
+        candidates: list[str] | None = None,
+    ) -> str:
+        return self._render(
+            "user.j2",
+            transcript=text if text is not None else transcript.as_text(),
+            chunk=chunk,
+            candidates=candidates or [],
+            meeting_date=transcript.date.isoformat() if transcript.date else None,
+            weekday=transcript.date.strftime("%A") if transcript.date else "",
+            source_name=transcript.source_name,
+            title=transcript.title,
+            participants=transcript.participants,
+        )
+
+    def reduce(self, transcript: Transcript, parts: list[MeetingExtraction]) -> str:
+        return self._render(
+            "reduce.j2",
+            parts=[p.model_dump_json(indent=1) for p in parts],
+            meeting_date=transcript.date.isoformat() if transcript.date else None,
+            source_name=transcript.source_name,
+        )
+
+
+def messages(system: str, user: str) -> list[Message]:
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def weekday_of(date: dt.date | None) -> str:
+    return date.strftime("%A") if date else ""

@@ -1,0 +1,108 @@
+"""MeetingNote -> the vault's markdown, byte for byte.
+
+The layout lives in a jinja2 template (`templates/note.md.j2`, overridable per
+vault in `.summarizer/templates/`); this module prepares each field so that the
+template only places finished, safe strings. The frontmatter is PyYAML's
+`safe_dump(sort_keys=False, allow_unicode=True)`, as the vault writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from summarizer.markdown import inline, link_target, one_line, slugify, wikilink
+from summarizer.models import MeetingNote
+from summarizer.tasks import format_task
+
+NOTE_TEMPLATE = "note.md.j2"
+EMPTY_SECTION = "_None._"
+UNKNOWN_DATE = "unknown"
+GENERATED_TAG = "generated"
+
+
+def load_note_template(vault: Path | None = None) -> str:
+    """The note template: the vault's override if there is one, else the packaged default."""
+    if vault is not None:
+        override = vault / ".summarizer" / "templates" / NOTE_TEMPLATE
+        if override.is_file():
+            return override.read_text(encoding="utf-8")
+    return files("summarizer.templates").joinpath(NOTE_TEMPLATE).read_text(encoding="utf-8")
+
+
+def template_version(template_text: str) -> str:
+    return hashlib.sha256(template_text.encode("utf-8")).hexdigest()[:12]
+
+
+def account_key(note: MeetingNote) -> str:
+    """The frontmatter key naming who the meeting is with: `person` for people notes."""
+    return "person" if note.note_type == "people" else "account"
+
+
+def note_tags(note: MeetingNote) -> list[str]:
+    tags: list[str] = []
+    if note.account_category:
+        tags.append(f"type/{note.account_category}")
+    if note.account and slugify(note.account):
+        tags.append(f"account/{slugify(note.account)}")
+    tags.extend(t for t in note.tags if t not in tags)
+    return tags
+
+
+def frontmatter(note: MeetingNote) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": note.note_type, "title": one_line(note.title)}
+    if note.date:
+        data["date"] = note.date.isoformat()
+    if note.account:
+        data[account_key(note)] = one_line(note.account)
+    data["participants"] = [one_line(p) for p in note.participants]
+    data["source"] = "transcript"
+    data["source_ref"] = note.source_ref
+    data["tags"] = note_tags(note)
+    for key, value in note.extra_frontmatter.items():
+        data.setdefault(key, value)
+    return data
+
+
+def dump_frontmatter(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def source_link(source_ref: str, source_name: str) -> str:
+    """`[[path.md|name]]`: the transcript's vault path and its file name as display text."""
+    path = source_ref.replace("|", " ").replace("[", "(").replace("]", ")")
+    name = source_name.replace("|", " ").replace("[", "(").replace("]", ")")
+    return f"[[{path}|{name}]]"
+
+
+def _bullets(items: list[str]) -> str:
+    lines = [f"- {text}" for text in (inline(i) for i in items) if text]
+    return "\n".join(lines) if lines else EMPTY_SECTION
+
+
+def render_note(note: MeetingNote, template_text: str | None = None, task_tags: str = "#task #proposed") -> str:
+    """Render a note; the same MeetingNote always gives the same bytes."""
+    env = jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    template = env.from_string(template_text if template_text is not None else load_note_template())
+    account = wikilink(note.account) if note.account else ""
+    tasks = [format_task(t, task_tags) for t in note.action_items if inline(t.text)]
+    related = [wikilink(r) for r in note.related if link_target(r)]
+    return template.render(
+        frontmatter=dump_frontmatter(frontmatter(note)),
+        title=inline(note.title),
+        date=note.date.isoformat() if note.date else UNKNOWN_DATE,
+        account=account or EMPTY_SECTION.strip("_").rstrip("."),
+        attendees=", ".join(inline(p) for p in note.participants) or "None",
+        summary=inline(note.summary) or EMPTY_SECTION,
+        action_items="\n".join(tasks) if tasks else EMPTY_SECTION,
+        decisions=_bullets([d.text for d in note.decisions]),
+        key_information=_bullets(note.key_information),
+        source_link=source_link(note.source_ref, note.source_name),
+        related="\n".join(f"- {r}" for r in related) if related else EMPTY_SECTION,
+        note=note,
+    )
