@@ -96,7 +96,19 @@ def test_two_jasons_are_ambiguous_not_guessed(index: VaultIndex) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["Crusoe", "Ryan", "Satya Nadella", "Menon", "Jan", "Jay", "Jan Niemus", "OpenAI Foundation", "", "  ", "###"],
+    [
+        "Crusoe",
+        "Ryan",
+        "Satya Nadella",
+        "Menon",
+        "Jan",
+        "Jay",
+        "Jan Niemus",
+        "OpenAI Foundation",
+        "",
+        "  ",
+        "###",
+    ],
 )
 def test_unknown_names_never_link(index: VaultIndex, name: str) -> None:
     res = resolve(name, index)
