@@ -13,7 +13,10 @@ from typing import Any
 import openai
 import pydantic
 import pytest
-from fakeopenai import (
+from openai.lib import type_to_response_format_param
+from pydantic import BaseModel, ConfigDict
+
+from tests.fakeopenai import (
     Behaviour,
     FakeOpenAI,
     bad_request,
@@ -32,8 +35,6 @@ from fakeopenai import (
     status,
     truncated,
 )
-from openai.lib import type_to_response_format_param
-from pydantic import BaseModel, ConfigDict
 
 MODEL = "gpt-4o-mini"
 
