@@ -1,0 +1,630 @@
+"""Measure extraction quality against reference summaries.
+
+Why: prompt and engine changes must be judged by numbers, not by reading one
+note. `evaluate` is the single call behind `summarizer eval DIR`; it takes any
+`extract(transcript) -> ExtractionResult`, so the model engine and the offline
+engine are measured the same way.
+
+Cases come from two layouts (`find_cases`):
+
+* corpus files: `<id>.txt|.vtt|.srt|.json` next to `<id>.reference.json`
+  (several transcripts may share one reference: `ami_IS1001a.teams-style.vtt`,
+  `ami_IS1001a.whisper-style.srt`, ... all use `ami_IS1001a.reference.json`);
+* golden-case folders: any transcript plus `reference.json` of the form
+  `{"summary": str, "action_items": [str], "decisions": [str]}` (optional
+  `"date": "YYYY-MM-DD"` when the transcript itself carries none).
+
+Metrics, per case and overall:
+
+* summary ROUGE-1/2/L F1 (rouge-score, Porter stemming) against the reference
+  summary, and the same for a LEAD-W baseline: the transcript's first W words,
+  W = the reference summary's length, so the baseline is never penalised for length;
+* action-item and decision precision/recall: one-to-one greedy matching by
+  rapidfuzz `token_set_ratio` on lower-cased, stop-word-free text; a pair
+  matches when it scores >= `MATCH_THRESHOLD` (60) and shares at least two
+  content words (one-word items can only match one-word items). The extra rule exists
+  because token_set_ratio gives 100 whenever one side's words are a subset of
+  the other's, so "Merge it" would match any reference mentioning "merge".
+  Only the item text is compared, not the owner: owner names as prefixes made
+  "Project Manager: look into that" match every project-manager action. On the
+  public corpus 60 separated true pairs (61-89) from false ones (<= 55).
+  Overall precision/recall are micro-averaged (pooled counts);
+* grounding rate: supported / checked evidence quotes (`summarizer.grounding`);
+* tokens and cost from `ExtractionResult.usage`, and wall time.
+
+Reference summary, in order of preference: QMSum's whole-meeting query answer
+("Summarize the whole meeting." or the corpus's variant), the AMI/ICSI
+abstract, the ACDbot highlights (silver, machine-written), a golden summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+from rapidfuzz import fuzz
+
+from summarizer.errors import SummarizerError
+from summarizer.grounding import detokenise, ground_extraction
+from summarizer.models import ExtractionResult, Transcript, Usage
+
+MATCH_THRESHOLD = 60  # token_set_ratio; see the module docstring for how it was chosen
+MIN_SHARED_WORDS = 2
+TRANSCRIPT_SUFFIXES = (".txt", ".vtt", ".srt", ".json", ".md")
+GOLDEN_REFERENCE = "reference.json"
+_REFERENCE_SUFFIX = ".reference.json"
+_NOT_AN_ITEM = {"", "na", "n/a", "none", "nil", "-"}
+_MATCH_STOPWORDS = frozenset(
+    {"the", "a", "an", "to", "of", "and", "or", "will", "would", "be", "is", "are", "was", "were", "for"}
+    | {"on", "in", "at", "with", "that", "this", "it", "its", "their", "his", "her", "they", "we", "team"}
+    | {"should", "need", "needs", "going", "all", "also", "by", "as", "decided", "agreed", "decision"}
+)
+_DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+# --------------------------------------------------------------------------- cases
+
+
+class Reference(BaseModel):
+    """What a transcript should yield; None means "no reference for this part", [] means "none expected"."""
+
+    summary: str | None
+    summary_source: str  # qmsum_general | ami_abstract | icsi_abstract | acdbot_highlights | golden | none
+    action_items: list[str] | None
+    decisions: list[str] | None
+
+
+class EvalCase(BaseModel):
+    """One transcript and the reference it is judged against."""
+
+    case_id: str
+    transcript_path: Path
+    reference_path: Path
+    reference: Reference
+    date: dt.date | None = None  # fallback meeting date when the transcript has none
+
+
+def _items(values: Iterable[Any], key: str | None = None) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        text = v.get(key, "") if key and isinstance(v, dict) else v
+        if isinstance(text, str) and text.strip().strip(".").lower() not in _NOT_AN_ITEM:
+            out.append(text.strip())
+    return out
+
+
+def _qmsum_general(data: dict[str, Any]) -> str | None:
+    """The human answer to the whole-meeting query (its wording varies: 'Summarize the meeting', ...)."""
+    queries = data.get("qmsum", {}).get("general_query_list", [])
+    for q in queries:
+        if "whole meeting" in q.get("query", "").lower():
+            return str(q["answer"])
+    for q in queries:
+        if re.search(r"summari[sz]e|main discussion", q.get("query", ""), re.IGNORECASE):
+            return str(q["answer"])
+    return str(queries[0]["answer"]) if queries else None
+
+
+def parse_reference(data: dict[str, Any]) -> Reference:
+    """Normalise the corpus formats (QMSum, AMI/ICSI abstractive, ACDbot tldr) and the golden format."""
+    if "summary" in data or ("action_items" in data and "acdbot_tldr" not in data):
+        summary = data.get("summary")
+        return Reference(
+            summary=summary if isinstance(summary, str) and summary.strip() else None,
+            summary_source="golden",
+            action_items=_items(data["action_items"]) if "action_items" in data else None,
+            decisions=_items(data["decisions"]) if "decisions" in data else None,
+        )
+    abstractive = data.get("ami_abstractive") or data.get("icsi_abstractive")
+    corpus = "ami" if "ami_abstractive" in data else "icsi"
+    summary, source = _qmsum_general(data), "qmsum_general"
+    actions: list[str] | None = None
+    decisions: list[str] | None = None
+    if abstractive:
+        if summary is None and abstractive.get("abstract"):
+            summary, source = " ".join(_items(abstractive["abstract"])), f"{corpus}_abstract"
+        if "actions" in abstractive:
+            actions = _items(abstractive["actions"])
+        if "decisions" in abstractive:
+            decisions = _items(abstractive["decisions"])
+    tldr = data.get("acdbot_tldr")
+    if tldr:
+        if summary is None:
+            groups = tldr.get("highlights", {}).values()
+            lines = [h for group in groups for h in _items(group, "highlight")]
+            summary, source = (
+                ". ".join(line.rstrip(".") for line in lines) + "." if lines else None,
+                "acdbot_highlights",
+            )
+        actions = _items(tldr.get("action_items", []), "action")
+        decisions = _items(tldr.get("decisions", []), "decision")
+    return Reference(
+        summary=summary,
+        summary_source=source if summary else "none",
+        action_items=actions,
+        decisions=decisions,
+    )
+
+
+def load_reference(path: Path) -> Reference:
+    """Read and normalise one reference file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SummarizerError(f"cannot read reference: {exc}", path) from exc
+    if not isinstance(data, dict):
+        raise SummarizerError("reference must be a JSON object", path)
+    return parse_reference(data)
+
+
+def _is_transcript(path: Path) -> bool:
+    name = path.name
+    return (
+        path.is_file()
+        and path.suffix.lower() in TRANSCRIPT_SUFFIXES
+        and not name.endswith(_REFERENCE_SUFFIX)
+        and name != GOLDEN_REFERENCE
+        and not name.startswith(".")
+        and name.lower() not in {"readme.md", "attribution.md"}
+    )
+
+
+def _date_in_name(name: str) -> dt.date | None:
+    m = _DATE_IN_NAME.search(name)
+    if not m:
+        return None
+    try:
+        return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def _golden_cases(folder: Path) -> list[EvalCase]:
+    ref_path = folder / GOLDEN_REFERENCE
+    data = json.loads(ref_path.read_text(encoding="utf-8"))
+    reference = load_reference(ref_path)
+    fallback = dt.date.fromisoformat(data["date"]) if isinstance(data.get("date"), str) else None
+    transcripts = sorted(p for p in folder.iterdir() if _is_transcript(p))
+    return [
+        EvalCase(
+            case_id=folder.name if len(transcripts) == 1 else f"{folder.name}/{t.stem}",
+            transcript_path=t,
+            reference_path=ref_path,
+            reference=reference,
+            date=fallback or _date_in_name(t.name),
+        )
+        for t in transcripts
+    ]
+
+
+def find_cases(path: Path) -> list[EvalCase]:
+    """Every (transcript, reference) pair under `path`: corpus-style files and golden-case folders."""
+    path = Path(path)
+    if not path.is_dir():
+        raise SummarizerError("not a directory of evaluation cases", path)
+    cases: list[EvalCase] = []
+    folders = [path, *sorted(p for p in path.rglob("*") if p.is_dir() and not p.name.startswith("."))]
+    for folder in folders:
+        if (folder / GOLDEN_REFERENCE).is_file():
+            cases += _golden_cases(folder)
+        for ref_path in sorted(folder.glob(f"*{_REFERENCE_SUFFIX}")):
+            stem = ref_path.name[: -len(_REFERENCE_SUFFIX)]
+            reference = load_reference(ref_path)
+            for t in sorted(folder.iterdir()):
+                if _is_transcript(t) and (t.name.startswith(stem + ".")):
+                    cases.append(
+                        EvalCase(
+                            case_id=t.name[: -len(t.suffix)],
+                            transcript_path=t,
+                            reference_path=ref_path,
+                            reference=reference,
+                            date=_date_in_name(t.name),
+                        )
+                    )
+    return cases
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class Rouge(BaseModel):
+    rouge1: float
+    rouge2: float
+    rougeL: float  # the metric's own spelling
+
+
+class Matching(BaseModel):
+    """Precision/recall of predicted items against reference items (None when undefined)."""
+
+    predicted: int
+    reference: int
+    matched: int
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    pairs: list[tuple[int, int, float]] = []  # (predicted index, reference index, score)
+
+
+class CaseResult(BaseModel):
+    case_id: str
+    transcript: str
+    summary_source: str
+    transcript_words: int
+    summary_words: int
+    reference_words: int
+    seconds: float
+    rouge: Rouge | None
+    lead: Rouge | None
+    action_items: Matching | None
+    decisions: Matching | None
+    grounding_checked: int
+    grounding_supported: int
+    grounding_rate: float | None
+    usage: Usage
+    engine: str
+    model: str
+    error: str | None = None
+
+
+class Overall(BaseModel):
+    cases: int
+    failed: int
+    rouge: Rouge | None  # macro mean over cases with a reference summary
+    lead: Rouge | None
+    action_items: Matching | None  # micro: pooled counts
+    decisions: Matching | None
+    grounding_checked: int
+    grounding_supported: int
+    grounding_rate: float | None
+    usage: Usage
+    seconds: float
+
+
+class EvalReport(BaseModel):
+    match_threshold: int
+    lead_rule: str
+    cases: list[CaseResult]
+    overall: Overall
+
+
+class _Scorer(Protocol):
+    def score(self, target: str, prediction: str) -> dict[str, Any]: ...
+
+
+def _rouge_scorer() -> _Scorer:
+    """rouge-score pulls in nltk and absl; import it only when evaluating."""
+    from rouge_score import rouge_scorer
+
+    scorer: _Scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    return scorer
+
+
+def rouge(scorer: _Scorer, reference: str, prediction: str) -> Rouge:
+    """ROUGE-1/2/L F1 in 0..1."""
+    scores = scorer.score(reference, prediction)
+    return Rouge(
+        rouge1=scores["rouge1"].fmeasure, rouge2=scores["rouge2"].fmeasure, rougeL=scores["rougeL"].fmeasure
+    )
+
+
+def lead_words(transcript: Transcript, words: int) -> str:
+    """LEAD-W baseline: the first `words` spoken words (speaker labels and noise tags left out)."""
+    out: list[str] = []
+    for u in transcript.utterances:
+        out += detokenise(u.text).split()
+        if len(out) >= words:
+            break
+    return " ".join(out[:words])
+
+
+def _match_form(text: str) -> str:
+    words = re.sub(r"[^a-z0-9]+", " ", detokenise(text).lower()).split()
+    return " ".join(w for w in words if w not in _MATCH_STOPWORDS)
+
+
+def _shares_enough(a: str, b: str) -> bool:
+    wa, wb = set(a.split()), set(b.split())
+    return len(wa & wb) >= min(MIN_SHARED_WORDS, max(len(wa), len(wb)))
+
+
+def match_items(
+    predicted: Sequence[str], reference: Sequence[str], threshold: int = MATCH_THRESHOLD
+) -> Matching:
+    """One-to-one greedy matching: best-scoring pairs first, each item used at most once."""
+    pred = [_match_form(p) for p in predicted]
+    ref = [_match_form(r) for r in reference]
+    scored = [
+        (float(fuzz.token_set_ratio(p, r)), i, j)
+        for i, p in enumerate(pred)
+        for j, r in enumerate(ref)
+        if p and r and _shares_enough(p, r)
+    ]
+    used_p: set[int] = set()
+    used_r: set[int] = set()
+    pairs: list[tuple[int, int, float]] = []
+    for score, i, j in sorted(scored, key=lambda x: (-x[0], x[1], x[2])):
+        if score >= threshold and i not in used_p and j not in used_r:
+            used_p.add(i)
+            used_r.add(j)
+            pairs.append((i, j, round(score, 1)))
+    return _matching(len(pred), len(ref), len(pairs), sorted(pairs))
+
+
+def _matching(predicted: int, reference: int, matched: int, pairs: list[tuple[int, int, float]]) -> Matching:
+    precision = matched / predicted if predicted else None
+    recall = matched / reference if reference else None
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision is not None and recall is not None and precision + recall > 0
+        else (0.0 if precision is not None and recall is not None else None)
+    )
+    return Matching(
+        predicted=predicted,
+        reference=reference,
+        matched=matched,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        pairs=pairs,
+    )
+
+
+def _pool(matchings: Iterable[Matching | None]) -> Matching | None:
+    present = [m for m in matchings if m is not None]
+    if not present:
+        return None
+    return _matching(
+        sum(m.predicted for m in present),
+        sum(m.reference for m in present),
+        sum(m.matched for m in present),
+        [],
+    )
+
+
+def _mean(values: Sequence[Rouge]) -> Rouge | None:
+    if not values:
+        return None
+    n = len(values)
+    return Rouge(
+        rouge1=sum(v.rouge1 for v in values) / n,
+        rouge2=sum(v.rouge2 for v in values) / n,
+        rougeL=sum(v.rougeL for v in values) / n,
+    )
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _read(case: EvalCase) -> Transcript:
+    from summarizer.reader import read_transcript
+
+    return read_transcript(case.transcript_path, date=case.date)
+
+
+def evaluate(
+    cases: Sequence[EvalCase],
+    extract: Callable[[Transcript], ExtractionResult],
+    *,
+    match_threshold: int = MATCH_THRESHOLD,
+    progress: Callable[[EvalCase], None] | None = None,
+) -> EvalReport:
+    """Run `extract` on every case and score it; a case whose transcript or extraction fails is
+    recorded with its error (and left out of the averages) rather than stopping the run."""
+    scorer = _rouge_scorer()
+    results: list[CaseResult] = []
+    for case in cases:
+        if progress is not None:
+            progress(case)
+        results.append(_evaluate_case(case, extract, scorer, match_threshold))
+    return EvalReport(
+        match_threshold=match_threshold,
+        lead_rule="LEAD-W: the transcript's first W words, W = the reference summary's word count",
+        cases=results,
+        overall=_overall(results),
+    )
+
+
+def _failed(case: EvalCase, error: str, words: int = 0) -> CaseResult:
+    return CaseResult(
+        case_id=case.case_id,
+        transcript=case.transcript_path.name,
+        summary_source=case.reference.summary_source,
+        transcript_words=words,
+        summary_words=0,
+        reference_words=len((case.reference.summary or "").split()),
+        seconds=0.0,
+        rouge=None,
+        lead=None,
+        action_items=None,
+        decisions=None,
+        grounding_checked=0,
+        grounding_supported=0,
+        grounding_rate=None,
+        usage=Usage(),
+        engine="",
+        model="",
+        error=error,
+    )
+
+
+def _evaluate_case(
+    case: EvalCase, extract: Callable[[Transcript], ExtractionResult], scorer: _Scorer, threshold: int
+) -> CaseResult:
+    ref = case.reference
+    try:
+        transcript = _read(case)
+    except SummarizerError as exc:
+        return _failed(case, str(exc))
+    words = sum(len(detokenise(u.text).split()) for u in transcript.utterances)
+    started = time.perf_counter()
+    try:
+        result = extract(transcript)
+    except SummarizerError as exc:
+        return _failed(case, str(exc), words)
+    seconds = time.perf_counter() - started
+    x = result.extraction
+    ref_words = len(ref.summary.split()) if ref.summary else 0
+    grounding = ground_extraction(x, transcript)
+    actions = (
+        match_items([a.text for a in x.action_items], ref.action_items, threshold)
+        if ref.action_items is not None
+        else None
+    )
+    decisions = (
+        match_items([d.text for d in x.decisions], ref.decisions, threshold)
+        if ref.decisions is not None
+        else None
+    )
+    return CaseResult(
+        case_id=case.case_id,
+        transcript=case.transcript_path.name,
+        summary_source=ref.summary_source,
+        transcript_words=words,
+        summary_words=len(x.summary.split()),
+        reference_words=ref_words,
+        seconds=round(seconds, 4),
+        rouge=rouge(scorer, ref.summary, x.summary) if ref.summary else None,
+        lead=rouge(scorer, ref.summary, lead_words(transcript, ref_words)) if ref.summary else None,
+        action_items=actions,
+        decisions=decisions,
+        grounding_checked=grounding.checked,
+        grounding_supported=grounding.supported,
+        grounding_rate=grounding.rate,
+        usage=result.usage,
+        engine=result.engine,
+        model=result.model,
+    )
+
+
+def _overall(results: Sequence[CaseResult]) -> Overall:
+    ok = [r for r in results if r.error is None]
+    checked = sum(r.grounding_checked for r in ok)
+    supported = sum(r.grounding_supported for r in ok)
+    usage = Usage()
+    for r in ok:
+        usage = usage + r.usage
+    return Overall(
+        cases=len(results),
+        failed=len(results) - len(ok),
+        rouge=_mean([r.rouge for r in ok if r.rouge is not None]),
+        lead=_mean([r.lead for r in ok if r.lead is not None]),
+        action_items=_pool(r.action_items for r in ok),
+        decisions=_pool(r.decisions for r in ok),
+        grounding_checked=checked,
+        grounding_supported=supported,
+        grounding_rate=supported / checked if checked else None,
+        usage=usage,
+        seconds=round(sum(r.seconds for r in ok), 4),
+    )
+
+
+# --------------------------------------------------------------------------- table
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _pr(m: Matching | None) -> str:
+    if m is None:
+        return "-"
+    return f"{_pct(m.precision)}/{_pct(m.recall)} ({m.matched}/{m.predicted}/{m.reference})"
+
+
+def _row(
+    name: str,
+    source: str,
+    words: str,
+    r: Rouge | None,
+    lead: Rouge | None,
+    a: Matching | None,
+    d: Matching | None,
+    grounded: str,
+    tokens: str,
+    cost: str,
+    seconds: str,
+) -> list[str]:
+    return [
+        name,
+        source,
+        words,
+        _pct(r.rouge1 if r else None),
+        _pct(r.rouge2 if r else None),
+        _pct(r.rougeL if r else None),
+        _pct(lead.rouge1 if lead else None),
+        _pct(lead.rouge2 if lead else None),
+        _pct(lead.rougeL if lead else None),
+        _pr(a),
+        _pr(d),
+        grounded,
+        tokens,
+        cost,
+        seconds,
+    ]
+
+
+def format_table(report: EvalReport) -> str:
+    """Plain-text table: ROUGE F1 x100 (engine, then LEAD-W), P/R x100 (matched/predicted/reference)."""
+    header = ["case", "ref", "words", "R1", "R2", "RL", "lead R1", "R2", "RL", "actions P/R", "decisions P/R"]
+    header += ["grounded", "tokens", "cost $", "sec"]
+    rows = [header]
+    for c in report.cases:
+        if c.error is not None:
+            rows.append([c.case_id, c.summary_source, str(c.transcript_words), f"ERROR: {c.error}"])
+            continue
+        tokens = c.usage.prompt_tokens + c.usage.completion_tokens
+        rows.append(
+            _row(
+                c.case_id,
+                c.summary_source,
+                str(c.transcript_words),
+                c.rouge,
+                c.lead,
+                c.action_items,
+                c.decisions,
+                f"{c.grounding_supported}/{c.grounding_checked}",
+                str(tokens),
+                "-" if c.usage.cost is None else f"{c.usage.cost:.4f}",
+                f"{c.seconds:.2f}",
+            )
+        )
+    o = report.overall
+    tokens = o.usage.prompt_tokens + o.usage.completion_tokens
+    rows.append(
+        _row(
+            f"ALL ({o.cases - o.failed}/{o.cases} ok)",
+            "mean",
+            "",
+            o.rouge,
+            o.lead,
+            o.action_items,
+            o.decisions,
+            f"{o.grounding_supported}/{o.grounding_checked} ({_pct(o.grounding_rate)}%)",
+            str(tokens),
+            "-" if o.usage.cost is None else f"{o.usage.cost:.4f}",
+            f"{o.seconds:.2f}",
+        )
+    )
+    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(len(header))]
+    lines = []
+    for k, r in enumerate(rows):
+        if len(r) < len(header):  # an error row: let the message run on
+            lines.append(
+                "  ".join([r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].rjust(widths[2]), r[3]])
+            )
+        else:
+            cells = [r[i].ljust(widths[i]) if i < 2 else r[i].rjust(widths[i]) for i in range(len(header))]
+            lines.append("  ".join(cells).rstrip())
+        if k == 0 or k == len(rows) - 2:
+            lines.append("-" * len(lines[0]))
+    notes = (
+        f"ROUGE F1 x100 (stemmed); lead = {report.lead_rule}. P/R x100 (matched/predicted/reference), "
+        f"token_set_ratio >= {report.match_threshold}, micro-averaged overall."
+    )
+    return "\n".join([*lines, notes])
