@@ -524,6 +524,7 @@ _HEADER_LINE = re.compile(
     r"recorded(?: on)?|recording date)[ \t]*:[ \t]*(?P<value>.*)$",
     re.I,
 )
+_DATE_HEADER_KEYS = frozenset(("date", "time", "meeting", "recorded", "recorded on", "recording date"))
 _MARKDOWN_NOISE = re.compile(r"^(?:#{1,6}[ \t].*|#{1,6}|[-*_][ \t]*(?:[-*_][ \t]*){2,})$")
 _BOLD_LABEL = re.compile(r"^(\*\*|__)(?P<label>[^*_\n]{1,60}?)(?P<c1>:?)\1(?P<c2>:?)")
 _ELITR = re.compile(r"^\((?P<label>[A-Z][A-Za-z0-9_]*(?:[ ][A-Za-z0-9_]+){0,3})\)[ \t]*(?P<text>.*)$")
@@ -591,14 +592,7 @@ def _parse_text_body(body: str) -> _Parsed:
             if header is None:
                 in_header = False
             else:
-                if header_date is None and header["key"].lower() in {
-                    "date",
-                    "recorded",
-                    "recorded on",
-                    "recording date",
-                    "meeting",
-                    "time",
-                }:
+                if header_date is None and header["key"].lower() in _DATE_HEADER_KEYS:
                     header_date = _find_date(header["value"])
                 continue
         if _MARKDOWN_NOISE.match(stripped):
