@@ -87,6 +87,7 @@ class ModelClient:
     resolved: ResolvedSettings
     log: CallLog | None = None
     prompt_version: str = ""
+    output_tokens: int | None = None
     on_http_status: Callable[[int], None] | None = None
     _client: openai.OpenAI | None = field(default=None, init=False, repr=False)
 
@@ -169,7 +170,7 @@ class ModelClient:
 
     def _extract_in_mode(self, prompt: Prompt, mode: Mode, label: str) -> CallResult:
         messages = prompt.messages(mode)
-        max_tokens = self.resolved.settings.max_output_tokens
+        max_tokens = self.output_tokens or self.resolved.settings.max_output_tokens
         usage = Usage()
         attempt = self._call(messages, mode, max_tokens, label)
         usage = usage + attempt.usage

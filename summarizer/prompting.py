@@ -88,9 +88,10 @@ class PromptSet:
         )
 
     def reduce(self, transcript: Transcript, parts: list[MeetingExtraction]) -> str:
+        keep = {"title", "meeting_date", "note_type", "account", "account_category", "participants", "summary"}
         return self._render(
             "reduce.j2",
-            parts=[p.model_dump_json(indent=1) for p in parts],
+            parts=[p.model_dump_json(include=keep, indent=1) for p in parts],
             meeting_date=transcript.date.isoformat() if transcript.date else None,
             source_name=transcript.source_name,
         )

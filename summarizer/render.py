@@ -48,18 +48,19 @@ def note_tags(note: MeetingNote) -> list[str]:
     tags: list[str] = []
     if note.account_category:
         tags.append(f"type/{note.account_category}")
-    if note.account and slugify(note.account):
-        tags.append(f"account/{slugify(note.account)}")
+    if note.account and slugify(link_target(note.account)):
+        tags.append(f"account/{slugify(link_target(note.account))}")
     tags.extend(t for t in note.tags if t not in tags)
     return tags
 
 
 def frontmatter(note: MeetingNote) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": note.note_type, "title": one_line(note.title)}
+    title = one_line(note.title).replace("[[", "[").replace("]]", "]")
+    data: dict[str, Any] = {"type": note.note_type, "title": title}
     if note.date:
         data["date"] = note.date.isoformat()
     if note.account:
-        data[account_key(note)] = one_line(note.account)
+        data[account_key(note)] = link_target(note.account)
     data["participants"] = [one_line(p) for p in note.participants]
     data["source"] = "transcript"
     data["source_ref"] = note.source_ref

@@ -1,0 +1,208 @@
+"""The `summarizer` command line: a thin layer over `summarizer.pipeline`.
+
+Heavy modules (openai, tiktoken, rich tables) are imported inside commands so
+that `summarizer --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from summarizer.errors import ConfigError, SummarizerError
+
+if TYPE_CHECKING:
+    from summarizer.models import Usage
+
+app = typer.Typer(
+    name="summarizer",
+    help="Turn meeting transcripts into notes in an Obsidian-style markdown vault.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+VaultOpt = Annotated[
+    Path | None, typer.Option("--vault", help="The vault folder (default: SUMMARIZER_VAULT, or found above the file).")
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name (overrides SUMMARIZER_MODEL).")]
+EngineOpt = Annotated[
+    str | None, typer.Option("--engine", help="openai, offline or auto (offline when no model is configured).")
+]
+
+
+def err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def run(action: Callable[[], T]) -> T:
+    """Turn our errors into one line on stderr and the documented exit code."""
+    try:
+        return action()
+    except SummarizerError as error:
+        err(f"error: {error}")
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        err("interrupted")
+        raise typer.Exit(130) from None
+
+
+def parse_date_option(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--date must be YYYY-MM-DD, got {value!r}") from None
+
+
+def format_usage(usage: Usage) -> str:
+    cost = f"${usage.cost:.4f}" if usage.cost is not None else "n/a (unknown price)"
+    return (
+        f"{usage.calls} call(s), {usage.prompt_tokens} tokens in ({usage.cached_tokens} cached), "
+        f"{usage.completion_tokens} out, estimated cost {cost}"
+    )
+
+
+def flags(model: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"model": model, **extra}
+
+
+def _locate(transcript: Path, vault: Path | None) -> Path:
+    """A transcript path as typed: relative to the working folder, else to the vault."""
+    if transcript.exists() or vault is None:
+        return transcript
+    candidate = vault / transcript
+    return candidate if candidate.exists() else transcript
+
+
+@app.command("summarise")
+def summarise(
+    transcript: Annotated[Path, typer.Argument(help="The transcript file (txt, md, vtt, srt, json).")],
+    vault: VaultOpt = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="'-' prints the note; a path inside the vault writes it there.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say where the note would go and what the call would take.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing note (a backup is kept).")] = False,
+    model: ModelOpt = None,
+    engine: EngineOpt = None,
+    date: Annotated[str | None, typer.Option("--date", help="Meeting date when the file does not say.")] = None,
+) -> None:
+    """Summarise one transcript into a note in the vault and print the note's path."""
+
+    def action() -> None:
+        from summarizer.pipeline import Pipeline, resolve_vault
+
+        meeting_date = parse_date_option(date)
+        path = _locate(transcript, vault)
+        if not path.exists():
+            raise ConfigError("no such file", path)
+        if engine not in (None, "auto", "openai", "offline"):
+            raise ConfigError(f"--engine must be openai, offline or auto, not {engine!r}")
+        pipeline = Pipeline.open(resolve_vault(vault, [path]), flags(model), engine=engine)
+        try:
+            for notice in pipeline.notices:
+                err(notice)
+            to_stdout = out == "-"
+            out_path = Path(out) if out and not to_stdout else None
+            if dry_run:
+                _dry_run(pipeline, path, meeting_date)
+                return
+            outcome = pipeline.summarise(
+                path,
+                date=meeting_date,
+                out=out_path,
+                to_stdout=to_stdout,
+                force=force,
+                progress=lambda message: err(f"  {message}"),
+            )
+            if to_stdout:
+                sys.stdout.write(outcome.note_text)
+                if not outcome.note_text.endswith("\n"):
+                    sys.stdout.write("\n")
+            else:
+                typer.echo(str(outcome.note_path))
+            if outcome.backup:
+                err(f"previous note kept at {outcome.backup}")
+            if outcome.unsupported:
+                err(f"warning: {outcome.unsupported} of {outcome.checked} items have evidence not found in the transcript")
+            source = "cache (no model call)" if outcome.cached else format_usage(outcome.usage)
+            err(f"{pipeline.engine.name} {pipeline.engine.model}, prompts {pipeline.engine.prompt_version}: {source}")
+        finally:
+            pipeline.close()
+
+    run(action)
+
+
+app.command("summarize", hidden=True)(summarise)
+
+
+def _dry_run(pipeline: Any, path: Path, date: dt.date | None) -> None:
+    from summarizer.pricing import estimate_cost
+
+    transcript = pipeline.read(path, date)
+    plan = pipeline.plan(transcript)
+    ref = pipeline.vault.relative(path)
+    from summarizer.models import MeetingExtraction
+    from summarizer.rules import build_note
+
+    placeholder = MeetingExtraction(
+        title=transcript.title or transcript.source_name or "Meeting",
+        meeting_date=None,
+        note_type="other",
+        account=None,
+        account_category=None,
+        participants=transcript.participants,
+        summary="",
+        action_items=[],
+        decisions=[],
+        key_information=[],
+        related=[],
+    )
+    note = build_note(placeholder, transcript, pipeline.note_context(transcript, ref))
+    typer.echo(f"transcript: {path}")
+    typer.echo(f"note: {pipeline.target(note)} (title decided by the model; shown with the file's title)")
+    typer.echo(f"engine: {pipeline.engine.name} {pipeline.engine.model}")
+    if pipeline.engine.name != "offline":
+        exact = "" if plan.exact else " (estimate: tiktoken encoding unavailable)"
+        typer.echo(f"prompt tokens: {plan.prompt_tokens}{exact}; input budget {plan.budget}")
+        typer.echo(f"calls: {plan.calls}" + (f" ({len(plan.chunks)} parts + merge)" if plan.calls > 1 else ""))
+        s = pipeline.resolved.settings
+        cost = estimate_cost(pipeline.engine.model, plan.prompt_tokens, s.max_output_tokens // 2, 0, s.prices)
+        typer.echo(f"estimated cost: {'$%.4f' % cost if cost is not None else 'n/a (unknown price)'}")
+
+
+@app.command("config")
+def config(vault: VaultOpt = None, model: ModelOpt = None) -> None:
+    """Show the effective settings and where each came from (never the API key)."""
+
+    def action() -> None:
+        from summarizer.config import find_vault, load_settings, user_config_path
+
+        root = vault or find_vault(Path.cwd())
+        resolved = load_settings(root, flags(model))
+        typer.echo(f"vault: {root if root else '(none found)'}")
+        typer.echo(f"user config: {user_config_path()}")
+        width = max(len(name) for name, _, _ in resolved.describe())
+        for name, value, source in resolved.describe():
+            typer.echo(f"{name:<{width}}  {value}  [{source}]")
+
+    run(action)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
