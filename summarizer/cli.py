@@ -200,6 +200,10 @@ def config(vault: VaultOpt = None, model: ModelOpt = None) -> None:
     run(action)
 
 
+# Commands defined in their own modules register here (each module imports only typer at load).
+# --- command registrations ---
+
+
 def main() -> None:
     app()
 
