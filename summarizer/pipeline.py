@@ -190,7 +190,7 @@ class Pipeline:
                 target = self.vault.free_path(target)
         self.vault.write_atomic(target, text)
         self.store.record_note(
-            self.vault.relative(target), transcript.content_hash(), ref, result, self.template_version
+            self.vault.relative(target), transcript.content_hash(), ref, result, self.template_version, text
         )
         outcome.note_path = target
         return outcome

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS extractions (
 );
 CREATE TABLE IF NOT EXISTS notes (
     note_path TEXT PRIMARY KEY, transcript_hash TEXT, source_ref TEXT, engine TEXT, model TEXT,
-    prompt_version TEXT, template_version TEXT, extraction TEXT, ts TEXT NOT NULL
+    prompt_version TEXT, template_version TEXT, extraction TEXT, ts TEXT NOT NULL, rendered TEXT
 );
 """
 
@@ -109,9 +109,11 @@ class Store:
         source_ref: str,
         result: ExtractionResult,
         template_version: str,
+        rendered: str | None = None,
     ) -> None:
+        """Remember what made a note, and the exact text generated (the base for merging user edits)."""
         self.execute(
-            "INSERT OR REPLACE INTO notes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO notes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 note_path,
                 transcript_hash,
@@ -122,6 +124,7 @@ class Store:
                 template_version,
                 result.model_dump_json(),
                 now(),
+                rendered,
             ),
         )
 
