@@ -35,7 +35,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from rapidfuzz import fuzz, process
@@ -68,14 +68,22 @@ _APOSTROPHES = re.compile(r"['’`´]")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
+@lru_cache(maxsize=65_536)
 def normalise_name(s: str) -> str:
     """Case-folded, accent-free, single-spaced words: the form names are compared in.
 
     Apostrophes vanish ("O'Brien" -> "obrien") and other punctuation separates words
     ("Jean-Luc" -> "jean luc"), so spelling variants of punctuation compare equal.
+    Cached: a vault's names and first names repeat across tables and lookups.
     """
-    decomposed = unicodedata.normalize("NFKD", s.casefold().translate(_FOLD))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    folded = s.casefold()
+    if folded.isascii():
+        stripped = folded
+    else:
+        # Compatibility forms can decompose to capitals (U+A7F2 -> "C"): fold again after.
+        compat = unicodedata.normalize("NFKD", folded).casefold().translate(_FOLD)
+        decomposed = unicodedata.normalize("NFKD", compat)
+        stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     stripped = _APOSTROPHES.sub("", stripped)
     return " ".join(_NON_WORD.sub(" ", stripped).split())
 
@@ -103,6 +111,7 @@ _INITIAL = (("kn", "n"), ("gn", "n"), ("pn", "n"), ("wr", "r"), ("ps", "s"), ("w
 _SINGLE = {"c": "K", "q": "K", "z": "S", "v": "F", "x": "KS"}
 
 
+@lru_cache(maxsize=65_536)
 def phonetic_key(word: str) -> str:
     """A rough sound key for one name word, for catching speech-recognition spelling slips.
 
@@ -203,6 +212,10 @@ def slugify(name: str) -> str | None:
 # --------------------------------------------------------------------------- lookup tables
 
 
+def _sorted_words(s: str) -> str:
+    return " ".join(sorted(normalise_name(s).split()))
+
+
 class _Tables:
     """Lookups derived from one version of an index, built lazily and only as rules need them."""
 
@@ -230,11 +243,15 @@ class _Tables:
 
     @cached_property
     def fuzzy(self) -> tuple[list[str], list[str]]:
-        """Parallel lists: normalised name/alias forms of entity notes, and the note each names."""
+        """Parallel lists: entity notes' names/aliases, normalised with words sorted, and their notes.
+
+        Sorting once here makes `fuzz.ratio` against a sorted query equal `token_sort_ratio`
+        without re-sorting 10,000 choices on every lookup.
+        """
         forms: list[str] = []
         names: list[str] = []
         for note in self.entities:
-            for form in {normalise_name(f) for f in (note.name, *note.aliases)}:
+            for form in {_sorted_words(f) for f in (note.name, *note.aliases)}:
                 if form:
                     forms.append(form)
                     names.append(note.name)
@@ -346,7 +363,7 @@ def resolve(name: str, index: VaultIndex, *, kind: str | None = None) -> Resolut
     if len(norm) >= FUZZY_MIN_CHARS:
         forms, owners = tables.fuzzy
         matches = process.extract(
-            norm, forms, scorer=fuzz.token_sort_ratio, score_cutoff=FUZZY_THRESHOLD, limit=20
+            " ".join(sorted(norm.split())), forms, scorer=fuzz.ratio, score_cutoff=FUZZY_THRESHOLD, limit=20
         )
         if matches:
             best: dict[str, float] = {}

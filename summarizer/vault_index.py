@@ -296,8 +296,14 @@ class VaultIndex:
         notes: list[IndexedNote] = []
         for rel, st in _walk(vault, exclude):
             stats.scanned += 1
-            entry = _entry_from_json(cached.get(rel))
-            if entry is not None and entry[0] == st.st_mtime_ns and entry[1] == st.st_size:
+            raw = cached.get(rel)
+            # Compare the stat first: only a matching entry is worth validating.
+            entry = (
+                _entry_from_json(raw)
+                if isinstance(raw, list) and raw[:2] == [st.st_mtime_ns, st.st_size]
+                else None
+            )
+            if entry is not None:
                 stats.cached += 1
                 folder, _, filename = rel.rpartition("/")
                 note = IndexedNote(filename[:-3], folder, entry[2], entry[3], entry[4])
