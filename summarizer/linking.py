@@ -831,10 +831,11 @@ def link_extraction(
             target = plan_stub(entity.name, entity.kind)
             method = "stub"
             if target is None:
+                why = "; left out"
+                if stub_folder is not None and entity.kind == "person" and _stub_name(entity.name):
+                    why = "; left out (a bare first name makes a poor stub)"
                 explain.append(
-                    ExplainLine(
-                        "related", entity.name, None, None, None, unresolved_detail(res) + "; left out"
-                    )
+                    ExplainLine("related", entity.name, None, None, None, unresolved_detail(res) + why)
                 )
                 continue
         if account_key is not None and normalise_name(target) == account_key:
@@ -874,7 +875,8 @@ def format_explain(result: LinkResult) -> str:
             if line.target and (line.method not in (None, "owner"))
             else (f"-> {line.target}" if line.target else "-> (none)")
         )
-        score = f" score {line.score:g}" if line.score is not None else ""
+        linked = line.target is not None and line.score is not None
+        score = f" score {line.score:g}" if linked else ""
         lines.append(f"{line.role:<11} {line.name:<{width}}  {arrow}  {line.detail}{score}")
     if result.stubs_to_create:
         lines.append("stubs to create: " + ", ".join(path for path, _ in result.stubs_to_create))

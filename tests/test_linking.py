@@ -308,6 +308,7 @@ def test_stubs_are_planned_in_order_for_unknown_entities(index: VaultIndex) -> N
         ("People/Stubs/Cloud control plane.md", "Cloud control plane"),
         ("People/Stubs/Crusoe.md", "Crusoe"),
     ]  # "Satya" alone would be a poor note and "Jason" is the owner: no stubs
+    assert "a bare first name makes a poor stub" in format_explain(result)
 
 
 def test_stub_names_are_safe_and_planned_once(index: VaultIndex) -> None:
