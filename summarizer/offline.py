@@ -41,6 +41,7 @@ from summarizer.models import (
     ActionItem,
     Decision,
     Entity,
+    EntityKind,
     ExtractionResult,
     MeetingExtraction,
     Priority,
@@ -414,7 +415,8 @@ _FIRST_PERSON = r"(?:i'll|i will|i'm going to|i am going to|i'm gonna|i shall|i 
 _TEAM = r"(?:we need to|we should|we'll need to|we'll have to|we have to|we've got to|we must)"
 _REQUEST = r"(?:can you|could you|would you|will you)"
 _CUT = re.compile(
-    r",\s*(?:and|but|so|because|then|if|or|okay|yeah|right|which|since)\b|[;?!:]|\.\s|\.$"
+    r",\s*(?:and|but|so|because|then|if|or|okay|yeah|right|which|since|(?:it|that|this)(?:'s| is| was))\b"
+    r"|[;?!:]|\.\s|\.$"
     r"|\s(?:but|because|so that|if|although|unless|since|while)\s",
     re.IGNORECASE,
 )
@@ -493,6 +495,7 @@ def _imperative(sentence: str, verb_at: int, deadline: tuple[int, int] | None) -
     cut = _CUT.search(clause)
     if cut:
         clause = clause[: cut.start()]
+    clause = _RELAXED.sub(" ", _URGENT.sub(" ", clause))  # priority is its own field
     clause = re.sub(r"\s+", " ", clause).strip(" ,.-")
     clause = re.sub(r"\s+(?:as well|too|please|then|okay|right)$", "", clause, flags=re.IGNORECASE)
     words = _tidy(clause).split()
@@ -620,7 +623,7 @@ def _decisions(sentences: Sequence[_Sentence]) -> list[Decision]:
         m = _DECISION.search(s.lower)
         if m is None or s.is_question or _UNDECIDED.search(s.lower):
             continue
-        rest = s.lower[m.end() :]
+        rest = s.plain[m.end() :]  # same offsets as s.lower, original case
         cut = _CUT.search(rest)
         clause = _tidy((rest[: cut.start()] if cut else rest).strip(" ,.")).rstrip(".")
         if len(clause.split()) < 2:
@@ -688,12 +691,9 @@ def _info_score(s: _Sentence) -> int:
     return score + min(2, len(_entities(s.text)))
 
 
-def _key_information(sentences: Sequence[_Sentence], exclude: set[int]) -> list[str]:
-    pool = [
-        s
-        for s in sentences
-        if s.position not in exclude and not s.is_question and not s.is_filler and 6 <= len(s.words) <= 40
-    ]
+def _key_information(sentences: Sequence[_Sentence]) -> list[str]:
+    """Fact-bearing sentences; they may repeat a summary quote, since a fact list must stand alone."""
+    pool = [s for s in sentences if not s.is_question and not s.is_filler and 6 <= len(s.words) <= 40]
     scored = [(score, s) for s in pool if (score := _info_score(s)) >= 2]
     best = sorted(scored, key=lambda x: (-x[0], x[1].position))[: MAX_KEY_INFO * 2]
     out: list[str] = []
@@ -719,10 +719,19 @@ def _related(sentences: Sequence[_Sentence], participants: Sequence[str]) -> lis
     minimum = 2 if len(sentences) < 2000 else 3
     names = [e for e, c in counts.items() if c >= minimum]
     names.sort(key=lambda e: (-counts[e], first_seen[e]))
-    return [
-        Entity(name=e, kind="person" if e.lower() in people or e.split()[0].lower() in people else "concept")
-        for e in names[:MAX_RELATED]
-    ]
+    return [Entity(name=e, kind=_kind(e, people)) for e in names[:MAX_RELATED]]
+
+
+_ORG_SUFFIX = re.compile(
+    r"\b(?:Corp|Corporation|Inc|Ltd|LLC|GmbH|PLC|Group|Company|Bank|University|Foundation|Institute|"
+    r"Ministry|Government|Council|Agency|Commission|Committee)\.?$"
+)
+
+
+def _kind(name: str, people: set[str]) -> EntityKind:
+    if name.lower() in people or name.split()[0].lower() in people:
+        return "person"
+    return "organisation" if _ORG_SUFFIX.search(name) else "concept"
 
 
 def _topics(sentences: Sequence[_Sentence], limit: int = 3) -> list[str]:
@@ -746,7 +755,7 @@ def _topics(sentences: Sequence[_Sentence], limit: int = 3) -> list[str]:
             surface.setdefault(low, Counter())[token] += 1
         unigrams.update(content)
         bigrams.update(f"{a} {b}" for a, b in itertools.pairwise(content) if a != b)
-    picked: list[str] = [phrase for phrase, count in bigrams.most_common(1) if count >= 3]
+    picked: list[str] = [phrase for phrase, count in bigrams.most_common(1) if count >= 2]
     used = {_stem(w) for p in picked for w in p.split()}
     for word, _ in unigrams.most_common(20):
         if len(picked) >= limit:
@@ -806,7 +815,7 @@ def offline_extract(
         summary=_compose_summary(transcript, picked, topics),
         action_items=_actions(sentences, transcript, names, canon),
         decisions=_decisions(sentences),
-        key_information=_key_information(sentences, {s.position for s in picked}),
+        key_information=_key_information(sentences),
         related=_related(sentences, participants),
     )
 

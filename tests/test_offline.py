@@ -1,0 +1,232 @@
+"""The offline engine: commitments, deadlines, decisions, summary shape, speed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+
+from summarizer.grounding import is_supported
+from summarizer.models import Transcript, Utterance
+from summarizer.offline import MAX_EVIDENCE_WORDS, offline_extract, offline_result, resolve_deadline
+
+DATA = Path(__file__).parent / "data" / "eval"
+WEDNESDAY = dt.date(2024, 3, 6)
+
+
+def make(
+    lines: list[tuple[str | None, str]], date: dt.date | None = WEDNESDAY, title: str | None = None
+) -> Transcript:
+    return Transcript(
+        utterances=[Utterance(speaker=s, text=t) for s, t in lines], date=date, title=title, source_name="t"
+    )
+
+
+PLANNING = [
+    ("Alice Chen", "Okay, let's get started with the Atlas migration planning."),
+    ("Bob Marsh", "Mm-hmm."),
+    (
+        "Alice Chen",
+        "The staging cluster now runs on the new database and the error rate dropped to 0.3 percent.",
+    ),
+    ("Bob Marsh", "I'll send the revised quote to Acme Corp by Friday."),
+    ("Alice Chen", "Carol, can you update the runbook next week?"),
+    ("Carol Diaz", "Sure."),
+    ("Alice Chen", "Can you book the training room tomorrow?"),
+    ("Bob Marsh", "Yes, I can do that."),
+    ("Carol Diaz", "I 'm going to draft the rollback checklist by the end of the month ."),
+    ("Alice Chen", "So we agreed that the cutover happens on the weekend of March 16."),
+    ("Bob Marsh", "Let's go with the blue-green deployment for the API servers."),
+    ("Carol Diaz", "We haven't decided on the hosting region yet."),
+    ("Alice Chen", "Yeah."),
+]
+
+
+def _by_text(transcript: Transcript) -> dict[str, tuple[str | None, str | None]]:
+    x = offline_extract(transcript)
+    return {a.text: (a.owner, a.due) for a in x.action_items}
+
+
+def test_commitments_get_owner_and_resolved_deadline() -> None:
+    items = _by_text(make(PLANNING))
+    assert items == {
+        "Send the revised quote to Acme Corp": ("Bob Marsh", "2024-03-08"),  # the Friday after Wednesday
+        "Update the runbook": ("Carol Diaz", "2024-03-11"),  # addressed by name; Monday of next week
+        "Book the training room": ("Bob Marsh", "2024-03-07"),  # nobody named: the one who said yes
+        "Draft the rollback checklist": ("Carol Diaz", "2024-03-31"),  # QMSum "I 'm" handled
+    }
+
+
+def test_no_meeting_date_means_no_due_date() -> None:
+    items = _by_text(make(PLANNING, date=None))
+    assert len(items) == 4
+    assert all(due is None for _, due in items.values())
+
+
+def test_evidence_is_short_and_found_in_transcript() -> None:
+    transcript = make(PLANNING)
+    x = offline_extract(transcript)
+    quotes = [a.evidence for a in x.action_items] + [d.evidence for d in x.decisions]
+    assert quotes
+    for quote in quotes:
+        assert len(quote.split()) <= MAX_EVIDENCE_WORDS
+        assert is_supported(quote, transcript.as_text(), threshold=1.0)
+
+
+def test_decisions_found_and_negations_skipped() -> None:
+    x = offline_extract(make(PLANNING))
+    assert [d.text for d in x.decisions] == [
+        "Decided that the cutover happens on the weekend of March 16.",
+        "Decided to go with the blue-green deployment for the API servers.",
+    ]
+    assert x.decisions[1].evidence == "Let's go with the blue-green deployment for the API servers."
+
+
+def test_meeting_without_commitments_has_no_actions_or_decisions() -> None:
+    chat = [
+        ("Ann", "Okay."),
+        ("Ben", "How was the holiday in Lisbon?"),
+        ("Ann", "Lovely, the weather was warm and the food was excellent."),
+        ("Ben", "I will be honest, I'm jealous."),
+        ("Ann", "We should go there as a team one day."),
+        ("Ben", "Yeah. Mm-hmm."),
+    ]
+    x = offline_extract(make(chat))
+    assert x.action_items == []
+    assert x.decisions == []
+    assert x.summary  # still says something
+
+
+def test_request_without_answer_or_name_has_no_owner() -> None:
+    x = offline_extract(
+        make([("Ann", "Could you send the slides to the whole group?"), ("Ben", "Hmm, maybe.")])
+    )
+    assert [(a.text, a.owner) for a in x.action_items] == [("Send the slides to the whole group", None)]
+
+
+def test_owner_aliases_map_to_owner() -> None:
+    x = offline_extract(
+        make([("Matt", "I will review the contract draft tomorrow.")]),
+        owner="Matthew Smith",
+        owner_aliases=["Matt"],
+    )
+    assert [(a.owner, a.due) for a in x.action_items] == [("Matthew Smith", "2024-03-07")]
+    assert x.participants == ["Matthew Smith"]
+
+
+def test_urgency_sets_priority() -> None:
+    x = offline_extract(make([("Ann", "I'll fix the login bug as soon as possible, it is urgent.")]))
+    assert [(a.text, a.priority) for a in x.action_items] == [("Fix the login bug", "high")]
+
+
+def test_summary_is_one_attributed_paragraph_in_order_without_filler() -> None:
+    x = offline_extract(make(PLANNING))
+    assert "\n" not in x.summary
+    assert "Mm-hmm" not in x.summary and "“Yeah" not in x.summary
+    assert "Alice Chen said:" in x.summary
+    assert x.summary.index("staging cluster") < x.summary.index("blue-green")
+
+
+def test_metadata_fields() -> None:
+    titled = offline_extract(make(PLANNING, title="Atlas cutover planning"))
+    assert titled.title == "Atlas cutover planning"
+    assert titled.meeting_date == "2024-03-06"
+    assert titled.participants == ["Alice Chen", "Bob Marsh", "Carol Diaz"]
+    assert titled.note_type == "internal" and titled.account is None
+    untitled = offline_extract(make(PLANNING, date=None))
+    assert untitled.title and untitled.title != "Meeting"
+    assert untitled.meeting_date is None
+    assert any("0.3 percent" in k for k in untitled.key_information)
+    assert ("Acme Corp", "organisation") in [
+        (e.name, e.kind) for e in untitled.related
+    ] or not untitled.related
+
+
+def test_diarisation_labels_are_kept() -> None:
+    x = offline_extract(make([("SPEAKER_00", "I'll send the notes today."), ("SPEAKER_01", "Thanks.")]))
+    assert x.participants == ["SPEAKER_00", "SPEAKER_01"]
+    assert [(a.owner, a.due) for a in x.action_items] == [("SPEAKER_00", "2024-03-06")]
+
+
+@pytest.mark.parametrize(
+    ("phrase", "due"),
+    [
+        ("I'll do it by Friday", "2024-03-08"),
+        ("I'll do it on Wednesday", "2024-03-13"),  # strictly after the meeting day
+        ("I'll do it next Friday", "2024-03-08"),  # documented: the first Friday after the meeting
+        ("I'll do it today", "2024-03-06"),
+        ("I'll do it tomorrow", "2024-03-07"),
+        ("I'll do it by end of the week", "2024-03-08"),
+        ("I'll do it next week", "2024-03-11"),  # Monday of next week
+        ("I'll do it by the end of next week", "2024-03-15"),
+        ("I'll do it by the end of the month", "2024-03-31"),
+        ("I'll do it by the end of next month", "2024-04-30"),
+        ("I'll do it next month", "2024-04-01"),
+        ("I'll do it in two weeks", "2024-03-20"),
+        ("I'll do it in 3 days", "2024-03-09"),
+        ("I'll do it by March 20th", "2024-03-20"),
+        ("I'll do it by the 2nd of April", "2024-04-02"),
+        ("I'll do it by 20 January", "2025-01-20"),  # already past this year
+        ("I'll do it by 2024-05-01", "2024-05-01"),
+        ("I'll do it soon", None),
+    ],
+)
+def test_resolve_deadline(phrase: str, due: str | None) -> None:
+    got, span = resolve_deadline(phrase, WEDNESDAY)
+    assert (got.isoformat() if got else None) == due
+    assert (span is None) == (due is None)
+
+
+def test_resolve_deadline_edge_cases() -> None:
+    saturday = dt.date(2024, 3, 9)
+    assert resolve_deadline("by the end of the week", saturday)[0] == saturday
+    assert resolve_deadline("by Friday", None)[0] is None
+    assert resolve_deadline("by 2024-05-01", None)[0] == dt.date(2024, 5, 1)
+    assert resolve_deadline("by 31 February", WEDNESDAY)[0] is None
+    assert resolve_deadline("end of the month", dt.date(2024, 12, 10))[0] == dt.date(2024, 12, 31)
+    assert resolve_deadline("next month", dt.date(2024, 12, 10))[0] == dt.date(2025, 1, 1)
+
+
+def _corpus_transcript() -> Transcript:
+    from summarizer.reader import read_transcript
+
+    return read_transcript(DATA / "ami_ES2008a.txt")
+
+
+def test_real_qmsum_meeting() -> None:
+    transcript = _corpus_transcript()
+    x = offline_extract(transcript)
+    assert x.participants == transcript.speakers()
+    assert 40 <= len(x.summary.split()) <= 250
+    texts = [a.text for a in x.action_items]
+    assert "E-mail your slides" in texts
+    assert all(" 'll" not in a.evidence and "{" not in a.evidence for a in x.action_items)
+    text = transcript.as_text()
+    assert all(is_supported(a.evidence, text) for a in x.action_items)
+
+
+def test_deterministic() -> None:
+    transcript = _corpus_transcript()
+    assert offline_extract(transcript) == offline_extract(transcript)
+
+
+def test_offline_result_is_an_engine_answer() -> None:
+    result = offline_result(make(PLANNING))
+    assert result.engine == "offline"
+    assert result.usage.calls == 0 and result.usage.cost == 0.0
+    assert result.extraction.action_items
+
+
+def test_three_hour_meeting_under_a_second_or_two() -> None:
+    """~30k words (a three-hour meeting); measured ~0.3 s, the bound leaves room for slow CI."""
+    base = _corpus_transcript().utterances
+    utterances = [Utterance(speaker=u.speaker, text=f"{u.text} (part {k})") for k in range(12) for u in base]
+    transcript = Transcript(utterances=utterances, date=WEDNESDAY)
+    words = sum(len(u.text.split()) for u in utterances)
+    assert words >= 30_000
+    started = time.perf_counter()
+    x = offline_extract(transcript)
+    assert time.perf_counter() - started < 3.0
+    assert x.summary
