@@ -30,11 +30,13 @@ app = typer.Typer(
 T = TypeVar("T")
 
 VaultOpt = Annotated[
-    Path | None, typer.Option("--vault", help="The vault folder (default: SUMMARIZER_VAULT, or found above the file).")
+    Path | None,
+    typer.Option("--vault", help="The vault folder (default: SUMMARIZER_VAULT, or found above the file)."),
 ]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name (overrides SUMMARIZER_MODEL).")]
 EngineOpt = Annotated[
-    str | None, typer.Option("--engine", help="openai, offline or auto (offline when no model is configured).")
+    str | None,
+    typer.Option("--engine", help="openai, offline or auto (offline when no model is configured)."),
 ]
 
 
@@ -88,15 +90,20 @@ def summarise(
     transcript: Annotated[Path, typer.Argument(help="The transcript file (txt, md, vtt, srt, json).")],
     vault: VaultOpt = None,
     out: Annotated[
-        str | None, typer.Option("--out", help="'-' prints the note; a path inside the vault writes it there.")
+        str | None,
+        typer.Option("--out", help="'-' prints the note; a path inside the vault writes it there."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say where the note would go and what the call would take.")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing note (a backup is kept).")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing note (a backup is kept).")
+    ] = False,
     model: ModelOpt = None,
     engine: EngineOpt = None,
-    date: Annotated[str | None, typer.Option("--date", help="Meeting date when the file does not say.")] = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="Meeting date when the file does not say.")
+    ] = None,
 ) -> None:
     """Summarise one transcript into a note in the vault and print the note's path."""
 
@@ -135,9 +142,13 @@ def summarise(
             if outcome.backup:
                 err(f"previous note kept at {outcome.backup}")
             if outcome.unsupported:
-                err(f"warning: {outcome.unsupported} of {outcome.checked} items have evidence not found in the transcript")
+                err(
+                    f"warning: {outcome.unsupported} of {outcome.checked} items have evidence "
+                    "not found in the transcript (tagged #unverified)"
+                )
             source = "cache (no model call)" if outcome.cached else format_usage(outcome.usage)
-            err(f"{pipeline.engine.name} {pipeline.engine.model}, prompts {pipeline.engine.prompt_version}: {source}")
+            engine_name = f"{pipeline.engine.name} {pipeline.engine.model}"
+            err(f"{engine_name}, prompts {pipeline.engine.prompt_version}: {source}")
         finally:
             pipeline.close()
 
@@ -176,10 +187,12 @@ def _dry_run(pipeline: Any, path: Path, date: dt.date | None) -> None:
     if pipeline.engine.name != "offline":
         exact = "" if plan.exact else " (estimate: tiktoken encoding unavailable)"
         typer.echo(f"prompt tokens: {plan.prompt_tokens}{exact}; input budget {plan.budget}")
-        typer.echo(f"calls: {plan.calls}" + (f" ({len(plan.chunks)} parts + merge)" if plan.calls > 1 else ""))
+        typer.echo(
+            f"calls: {plan.calls}" + (f" ({len(plan.chunks)} parts + merge)" if plan.calls > 1 else "")
+        )
         s = pipeline.resolved.settings
         cost = estimate_cost(pipeline.engine.model, plan.prompt_tokens, s.max_output_tokens // 2, 0, s.prices)
-        typer.echo(f"estimated cost: {'$%.4f' % cost if cost is not None else 'n/a (unknown price)'}")
+        typer.echo(f"estimated cost: {f'${cost:.4f}' if cost is not None else 'n/a (unknown price)'}")
 
 
 @app.command("config")

@@ -78,7 +78,12 @@ class Engine(Protocol):
     def plan(self, transcript: Transcript, candidates: Sequence[str]) -> Plan: ...
 
     def extract(
-        self, transcript: Transcript, *, label: str, candidates: Sequence[str], progress: Progress | None = None
+        self,
+        transcript: Transcript,
+        *,
+        label: str,
+        candidates: Sequence[str],
+        progress: Progress | None = None,
     ) -> ExtractionResult: ...
 
 
@@ -144,7 +149,12 @@ class LLMEngine:
         return _digest(
             {
                 "transcript": transcript.content_hash(),
-                "meta": [str(transcript.date), transcript.title, transcript.source_name, transcript.participants],
+                "meta": [
+                    str(transcript.date),
+                    transcript.title,
+                    transcript.source_name,
+                    transcript.participants,
+                ],
                 "engine": self.name,
                 "base_url": s.base_url,
                 "model": self.model,
@@ -166,7 +176,11 @@ class LLMEngine:
         return plain, with_schema
 
     def prompt(
-        self, transcript: Transcript, candidates: Sequence[str], text: str | None = None, chunk: Chunk | None = None
+        self,
+        transcript: Transcript,
+        candidates: Sequence[str],
+        text: str | None = None,
+        chunk: Chunk | None = None,
     ) -> Prompt:
         plain, with_schema = self._system()
         user = self.prompts.user(transcript, text=text, chunk=chunk, candidates=list(candidates))
@@ -216,23 +230,31 @@ class LLMEngine:
         return chunks
 
     def _fit(self, utterance: Utterance, limit: int) -> list[Utterance]:
-        """Split one monologue longer than `limit` tokens at word boundaries."""
-        if self.counter.count(utterance.text) <= limit:
+        """Split one monologue longer than `limit` tokens into word slices that each fit."""
+        total = self.counter.count(utterance.text)
+        if total <= limit:
             return [utterance]
-        words, parts, current = utterance.text.split(), [], []  # type: ignore[var-annotated]
-        for word in words:
-            current.append(word)
-            if len(current) % 50 == 0 and self.counter.count(" ".join(current)) > limit:
-                parts.append(" ".join(current[:-50]) or " ".join(current))
-                current = current[-50:] if parts[-1] != " ".join(current) else []
-        if current:
-            parts.append(" ".join(current))
-        return [Utterance(speaker=utterance.speaker, start=utterance.start, text=p) for p in parts if p]
+        words = utterance.text.split()
+        size = max(1, len(words) * limit // total)
+        parts: list[str] = []
+        index = 0
+        while index < len(words):
+            step = size
+            while step > 1 and self.counter.count(" ".join(words[index : index + step])) > limit:
+                step //= 2
+            parts.append(" ".join(words[index : index + step]))
+            index += step
+        return [Utterance(speaker=utterance.speaker, start=utterance.start, text=p) for p in parts]
 
     # ------------------------------------------------------------------ extraction
 
     def extract(
-        self, transcript: Transcript, *, label: str, candidates: Sequence[str], progress: Progress | None = None
+        self,
+        transcript: Transcript,
+        *,
+        label: str,
+        candidates: Sequence[str],
+        progress: Progress | None = None,
     ) -> ExtractionResult:
         plan = self.plan(transcript, candidates)
         if len(plan.chunks) <= 1:
@@ -404,7 +426,12 @@ class OfflineEngine:
         return Plan(0, 0, [transcript.utterances])
 
     def extract(
-        self, transcript: Transcript, *, label: str, candidates: Sequence[str], progress: Progress | None = None
+        self,
+        transcript: Transcript,
+        *,
+        label: str,
+        candidates: Sequence[str],
+        progress: Progress | None = None,
     ) -> ExtractionResult:
         from summarizer.offline import offline_extract
 

@@ -129,7 +129,7 @@ class ModelClient:
             hooks = {"response": [self._observe]} if self.on_http_status else {}
             http = httpx2.Client(
                 timeout=httpx2.Timeout(settings.timeout, connect=10.0),
-                event_hooks=hooks,  # type: ignore[arg-type]
+                event_hooks=hooks,
             )
             self._client = openai.OpenAI(
                 api_key=key,
@@ -155,7 +155,9 @@ class ModelClient:
                 result = self._extract_in_mode(prompt, mode, label)
             except FormatRejected as err:
                 if position == len(ladder) - 1:
-                    raise ModelError(f"the model server rejected every response format: {err}", label) from err
+                    raise ModelError(
+                        f"the model server rejected every response format: {err}", label
+                    ) from err
                 continue
             if self.log is not None and mode != start:
                 self.log.set_mode(self.endpoint, mode)
@@ -164,7 +166,10 @@ class ModelClient:
 
     def _start_mode(self) -> Mode:
         remembered = self.log.get_mode(self.endpoint) if self.log is not None else None
-        return remembered if remembered in LADDER else "strict"  # type: ignore[return-value]
+        for mode in LADDER:
+            if remembered == mode:
+                return mode
+        return "strict"
 
     # ------------------------------------------------------------------ one mode, with one repair
 
@@ -234,7 +239,13 @@ class ModelClient:
 
         client = self.client()
         params = self._params(max_tokens)
-        record: dict[str, Any] = {"label": label, "model": self.model, "mode": mode, "endpoint": self.base_url}
+        record: dict[str, Any] = {
+            "label": label,
+            "model": self.model,
+            "mode": mode,
+            "endpoint": self.base_url,
+        }
+        raw: Any
         try:
             if mode == "strict":
                 raw = client.chat.completions.with_raw_response.parse(
@@ -312,7 +323,9 @@ class ModelClient:
         completion = int(raw.get("completion_tokens") or 0)
         cached = int(((raw.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
         cost = estimate_cost(self.model, prompt, completion, cached, self.resolved.settings.prices)
-        return Usage(calls=1, prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion, cost=cost)
+        return Usage(
+            calls=1, prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion, cost=cost
+        )
 
     def _transport_error(self, err: Exception, label: str) -> Exception:
         import openai
@@ -326,7 +339,9 @@ class ModelClient:
         if isinstance(err, openai.NotFoundError):
             return ConfigError(f"model {self.model!r} was not found at {self.base_url} (404); check --model")
         if isinstance(err, openai.RateLimitError):
-            return ModelError(f"rate limited by the model server (429) after {retries} retries; try again later", label)
+            return ModelError(
+                f"rate limited by the model server (429) after {retries} retries; try again later", label
+            )
         if isinstance(err, openai.APITimeoutError):
             return ModelError(
                 f"the model server did not answer within {self.resolved.settings.timeout:.0f}s "
@@ -334,7 +349,9 @@ class ModelClient:
                 label,
             )
         if isinstance(err, openai.APIConnectionError):
-            return ModelError(f"could not reach the model server at {self.base_url} after {retries} retries", label)
+            return ModelError(
+                f"could not reach the model server at {self.base_url} after {retries} retries", label
+            )
         if isinstance(err, openai.APIStatusError):
             return ModelError(f"the model server failed ({err.status_code}) after {retries} retries", label)
         return ModelError(f"model call failed: {_one_line(err)}", label)

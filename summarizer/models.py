@@ -46,12 +46,16 @@ class ActionItem(_Strict):
         "('by Friday'); null when no deadline was stated."
     )
     priority: Priority = Field(description="Urgency as stated or clearly implied; 'none' when not evident.")
-    evidence: str = Field(description="A short verbatim quote (under 25 words) from the transcript showing it.")
+    evidence: str = Field(
+        description="A short verbatim quote (under 25 words) from the transcript showing it."
+    )
 
 
 class Decision(_Strict):
     text: str = Field(description="What was decided, as one sentence.")
-    evidence: str = Field(description="A short verbatim quote (under 25 words) from the transcript showing it.")
+    evidence: str = Field(
+        description="A short verbatim quote (under 25 words) from the transcript showing it."
+    )
 
 
 class Entity(_Strict):

@@ -212,5 +212,6 @@ def resolve_vault(explicit: Path | None, near: Sequence[Path] = ()) -> Path:
         if found is not None:
             return found
     raise ConfigError(
-        "no vault found: pass --vault PATH or set SUMMARIZER_VAULT (a vault holds .obsidian/ or .summarizer.toml)"
+        "no vault found: pass --vault PATH or set SUMMARIZER_VAULT "
+        "(a vault is a folder holding .obsidian/ or .summarizer.toml)"
     )

@@ -60,7 +60,9 @@ class PromptSet:
         return digest.hexdigest()[:12]
 
     def _render(self, name: str, **values: Any) -> str:
-        env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+        env = jinja2.Environment(
+            autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=False
+        )
         return env.from_string(self.texts[name]).render(**values).strip() + "\n"
 
     def system(self, *, owner: str | None, owner_aliases: list[str], with_schema: bool) -> str:
@@ -88,7 +90,15 @@ class PromptSet:
         )
 
     def reduce(self, transcript: Transcript, parts: list[MeetingExtraction]) -> str:
-        keep = {"title", "meeting_date", "note_type", "account", "account_category", "participants", "summary"}
+        keep = {
+            "title",
+            "meeting_date",
+            "note_type",
+            "account",
+            "account_category",
+            "participants",
+            "summary",
+        }
         return self._render(
             "reduce.j2",
             parts=[p.model_dump_json(include=keep, indent=1) for p in parts],

@@ -122,11 +122,15 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
         text = one_line(decision.text)
         if not text or fold(text) in seen_decisions:
             continue
-        supported = ctx.evidence_check(decision.evidence) if ctx.evidence_check and decision.evidence else None
+        supported = (
+            ctx.evidence_check(decision.evidence) if ctx.evidence_check and decision.evidence else None
+        )
         if supported is False and ctx.unsupported == "drop":
             continue
         seen_decisions.add(fold(text))
-        decisions.append(DecisionItem(text=text, evidence=one_line(decision.evidence) or None, supported=supported))
+        decisions.append(
+            DecisionItem(text=text, evidence=one_line(decision.evidence) or None, supported=supported)
+        )
 
     account = ctx.account_override or (canonical(extraction.account) if extraction.account else None)
     if account and is_owner(account, ctx.owner, ctx.owner_aliases):

@@ -72,10 +72,10 @@ class Store:
     # ---------------------------------------------------------------- call log
 
     def log_call(self, record: dict[str, Any]) -> None:
-        columns = (
-            "label model mode endpoint prompt_version calls prompt_tokens cached_tokens "
-            "completion_tokens cost response error"
-        ).split()
+        columns = [
+            *("label", "model", "mode", "endpoint", "prompt_version", "calls"),
+            *("prompt_tokens", "cached_tokens", "completion_tokens", "cost", "response", "error"),
+        ]
         values = [record.get(c) for c in columns]
         self.execute(
             f"INSERT INTO calls (ts, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
@@ -97,7 +97,15 @@ class Store:
     def cache_extraction(self, key: str, transcript_hash: str, result: ExtractionResult) -> None:
         self.execute(
             "INSERT OR REPLACE INTO extractions VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (key, transcript_hash, result.engine, result.model, result.prompt_version, result.model_dump_json(), now()),
+            (
+                key,
+                transcript_hash,
+                result.engine,
+                result.model,
+                result.prompt_version,
+                result.model_dump_json(),
+                now(),
+            ),
         )
 
     # ---------------------------------------------------------------- notes written

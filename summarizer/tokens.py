@@ -20,7 +20,13 @@ DEFAULT_ENCODING = "o200k_base"
 _lock = threading.Lock()
 _encoders: dict[str, Any] = {}
 _failed: dict[str, str] = {}
-_warn: Callable[[str], None] = lambda message: print(message, file=sys.stderr)
+
+
+def _print_warning(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+_warn: Callable[[str], None] = _print_warning
 
 
 def set_warning_sink(sink: Callable[[str], None]) -> None:
@@ -72,7 +78,8 @@ def encoder(name: str) -> Any | None:
             _failed[name] = str(err).splitlines()[0][:200]
             _warn(
                 f"warning: tiktoken encoding {name!r} could not be loaded ({_failed[name]}); token counts "
-                "are estimates. Set TIKTOKEN_CACHE_DIR to a folder holding the encoding files to count exactly."
+                "are estimates. Set TIKTOKEN_CACHE_DIR to a folder holding the encoding files "
+                "to count exactly."
             )
             return None
 

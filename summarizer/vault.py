@@ -56,7 +56,7 @@ class Vault:
         """The absolute path of a vault-relative one; refuses anything that escapes the vault."""
         candidate = (self.root / str(relative)).resolve()
         if not self.contains(candidate):
-            raise VaultError("path escapes the vault", relative)
+            raise VaultError("path escapes the vault", str(relative))
         return candidate
 
     def note_path(self, template: str, note: MeetingNote) -> Path:
