@@ -408,14 +408,19 @@ def _read(case: EvalCase) -> Transcript:
 
 
 def evaluate(
-    cases: Sequence[EvalCase],
+    cases: Sequence[EvalCase] | Path,
     extract: Callable[[Transcript], ExtractionResult],
     *,
     match_threshold: int = MATCH_THRESHOLD,
     progress: Callable[[EvalCase], None] | None = None,
 ) -> EvalReport:
-    """Run `extract` on every case and score it; a case whose transcript or extraction fails is
-    recorded with its error (and left out of the averages) rather than stopping the run."""
+    """Run `extract` on every case (or every case under a directory) and score it.
+
+    A case whose transcript or extraction fails is recorded with its error and left out of
+    the averages, rather than stopping the run.
+    """
+    if isinstance(cases, Path):
+        cases = find_cases(cases)
     scorer = _rouge_scorer()
     results: list[CaseResult] = []
     for case in cases:

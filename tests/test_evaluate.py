@@ -240,3 +240,8 @@ def test_offline_engine_over_test_data_beats_nothing_and_reports() -> None:
     assert "golden_standup" in table and "ALL (3/3 ok)" in table
     again = EvalReport.model_validate_json(report.model_dump_json())
     assert again.overall == report.overall
+
+
+def test_evaluate_accepts_a_directory() -> None:
+    report = evaluate(DATA / "golden_standup", offline_result)
+    assert [c.case_id for c in report.cases] == ["golden_standup"]

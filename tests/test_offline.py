@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ WEDNESDAY = dt.date(2024, 3, 6)
 
 
 def make(
-    lines: list[tuple[str | None, str]], date: dt.date | None = WEDNESDAY, title: str | None = None
+    lines: Sequence[tuple[str | None, str]], date: dt.date | None = WEDNESDAY, title: str | None = None
 ) -> Transcript:
     return Transcript(
         utterances=[Utterance(speaker=s, text=t) for s, t in lines], date=date, title=title, source_name="t"
