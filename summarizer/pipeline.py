@@ -180,9 +180,9 @@ class Pipeline:
         outcome.unsupported = sum(v is False for v in verdicts)
         if to_stdout:
             return outcome
-        target = self.vault.inside(self.vault.relative(out)) if out else self.target(note)
         if out is not None and not self.vault.contains(out):
             raise ConfigError("--out must be inside the vault (or '-' to print)", out)
+        target = self.vault.inside(self.vault.relative(out)) if out else self.target(note)
         if target.exists():
             if force:
                 outcome.backup = self.vault.backup(target)
