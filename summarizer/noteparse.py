@@ -1,0 +1,209 @@
+"""Read a note back into a `MeetingNote`: the renderer's inverse.
+
+Regenerating a note we have no stored extraction for (written before the state
+store existed, or by hand in the vault's format) starts from the note itself,
+so this module undoes `render.render_note`: the frontmatter gives the fields it
+carries verbatim (title, date, account, participants, source_ref, tags, extra
+keys), the body gives the rest (summary, tasks, decisions, key information,
+related links). `parse_note(render_note(x)) == x` for every note the renderer
+can represent exactly (see tests/test_noteparse.py for the restriction).
+
+It is deliberately lenient: lines it does not recognise are ignored here (the
+merge keeps them), so a note the person edited still parses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import yaml
+
+from summarizer.errors import NoteParseError
+from summarizer.markdown import link_target, slugify
+from summarizer.models import AccountCategory, DecisionItem, MeetingNote, NoteType, Task
+from summarizer.render import EMPTY_SECTION, UNKNOWN_DATE
+from summarizer.tasks import parse_task
+
+FENCE = "---"
+_NOTE_TYPES: tuple[str, ...] = get_args(NoteType)
+_CATEGORIES: tuple[str, ...] = get_args(AccountCategory)
+_SOURCE_LINE = re.compile(r"^\*Source: \[\[(?P<target>[^\]|]*)(?:\|(?P<name>[^\]]*))?\]\]\*\s*$")
+_HEADER_FIELD = re.compile(r"^\*\*(?P<key>[A-Za-z ]+)\*\*: ?(?P<value>.*)$")
+_WIKILINK = re.compile(r"^\[\[(?P<target>[^\]|]*)(?:\|[^\]]*)?\]\]$")
+
+
+@dataclass
+class SplitNote:
+    """A note cut at its frontmatter fences; `body` starts right after the closing fence line."""
+
+    data: dict[str, Any]
+    yaml_text: str
+    body: str
+
+
+def split_note(text: str, where: str | None = None) -> SplitNote:
+    """Frontmatter (parsed) and body; refuses a note without a readable YAML mapping up top."""
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != FENCE:
+        raise NoteParseError("no frontmatter (the note must start with '---')", where)
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() == FENCE:
+            yaml_text = "\n".join(lines[1:index]) + "\n" if index > 1 else ""
+            body = "\n".join(lines[index + 1 :])
+            break
+    else:
+        raise NoteParseError("frontmatter never closes (no second '---' line)", where)
+    try:
+        data = yaml.safe_load(yaml_text) if yaml_text.strip() else {}
+    except yaml.YAMLError as err:
+        raise NoteParseError(f"frontmatter is not valid YAML: {one_error_line(err)}", where) from err
+    if not isinstance(data, dict):
+        raise NoteParseError("frontmatter is not a mapping of keys to values", where)
+    return SplitNote({str(k): v for k, v in data.items()}, yaml_text, body)
+
+
+def one_error_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def sections(body: str) -> list[tuple[str, list[str]]]:
+    """The body cut at `## ` headings: ("", preamble lines) first, then (heading, lines) each."""
+    out: list[tuple[str, list[str]]] = [("", [])]
+    for line in body.split("\n"):
+        if line.startswith("## "):
+            out.append((line[3:].strip(), []))
+        else:
+            out[-1][1].append(line)
+    return out
+
+
+def source_link(body: str) -> tuple[str, str | None] | None:
+    """The body's `*Source: [[path|name]]*` target and display name, if there is such a line."""
+    for line in body.split("\n"):
+        match = _SOURCE_LINE.match(line)
+        if match:
+            return match["target"], match["name"]
+    return None
+
+
+def _date(value: object) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and value.strip() and value.strip() != UNKNOWN_DATE:
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else str(v) for v in value if v is not None]
+    if isinstance(value, str) and value:
+        return [value]
+    return []
+
+
+def _bullets(lines: list[str]) -> list[str]:
+    items = [line[2:] for line in lines if line.startswith("- ")]
+    return [item for item in items if item]
+
+
+def _link(item: str) -> str:
+    match = _WIKILINK.match(item.strip())
+    return match["target"] if match else item.strip()
+
+
+def parse_tasks(lines: list[str], task_tags: str = "#task #proposed") -> list[Task]:
+    """Checklist lines back into Tasks: status, text, `@owner`, due date and priority."""
+    tasks: list[Task] = []
+    for line in lines:
+        parsed = parse_task(line)
+        if parsed is None:
+            continue
+        text, owner = parsed.split_owner()
+        if not text:
+            continue
+        tasks.append(
+            Task(status=parsed.status, text=text, owner=owner, due=parsed.due, priority=parsed.priority)
+        )
+    return tasks
+
+
+def standard_keys(note_type: str) -> set[str]:
+    """The frontmatter keys the renderer writes itself; anything else is an extra key."""
+    account = "person" if note_type == "people" else "account"
+    return {"type", "title", "date", account, "participants", "source", "source_ref", "tags"}
+
+
+def parse_note(text: str, *, task_tags: str = "#task #proposed", where: str | None = None) -> MeetingNote:
+    """A note in the vault's format back into the MeetingNote that renders it."""
+    split = split_note(text, where)
+    data = split.data
+    parts = sections(split.body)
+    named = {name: lines for name, lines in parts[1:]}
+    header: dict[str, str] = {}
+    h1: str | None = None
+    for line in parts[0][1]:
+        if line.startswith("# ") and h1 is None:
+            h1 = line[2:].strip()
+        field = _HEADER_FIELD.match(line)
+        if field:
+            header.setdefault(field["key"].strip(), field["value"].strip())
+
+    raw_type = _text(data.get("type"))
+    note_type: Any = raw_type if raw_type in _NOTE_TYPES else "other"
+    key = "person" if note_type == "people" else "account"
+    account = _text(data.get(key))
+    if account is None and header.get("Account", "").startswith("[["):
+        account = _link(header["Account"])
+    title = _text(data.get("title")) or h1 or ""
+    date = _date(data.get("date")) if "date" in data else _date(header.get("Date"))
+
+    tags = _strings(data.get("tags"))
+    category: Any = None
+    if tags and tags[0].startswith("type/") and tags[0][5:] in _CATEGORIES:
+        category = tags.pop(0)[5:]
+    if account and tags and tags[0] == f"account/{slugify(link_target(account))}":
+        tags.pop(0)
+
+    summary_lines = [line for line in named.get("Summary", []) if line.strip()]
+    summary = " ".join(summary_lines)
+    if summary == EMPTY_SECTION:
+        summary = ""
+    source_ref = _text(data.get("source_ref"))
+    if source_ref is None:
+        link = source_link(split.body)
+        if link is None:
+            raise NoteParseError("no source_ref in the frontmatter and no Source link in the body", where)
+        source_ref = link[0]
+
+    extra = {k: v for k, v in data.items() if k not in standard_keys(note_type)}
+    return MeetingNote(
+        title=title,
+        date=date,
+        note_type=note_type,
+        account=account,
+        account_category=category,
+        participants=_strings(data.get("participants")),
+        summary=summary,
+        action_items=parse_tasks(named.get("Action Items", []), task_tags),
+        decisions=[DecisionItem(text=t) for t in _bullets(named.get("Decisions", []))],
+        key_information=_bullets(named.get("Key Information", [])),
+        related=[_link(item) for item in _bullets(named.get("Related", []))],
+        source_ref=source_ref,
+        tags=tags,
+        extra_frontmatter=extra,
+    )
