@@ -96,14 +96,13 @@ def summarise(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say where the note would go and what the call would take.")
     ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing note (a backup is kept).")
-    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing note (a backup is kept).")] = False,
     model: ModelOpt = None,
     engine: EngineOpt = None,
-    date: Annotated[
-        str | None, typer.Option("--date", help="Meeting date when the file does not say.")
-    ] = None,
+    date: Annotated[str | None, typer.Option("--date", help="Meeting date when the file does not say.")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Report which names were linked to vault notes, how, and which not.")
+    ] = False,
 ) -> None:
     """Summarise one transcript into a note in the vault and print the note's path."""
 
@@ -139,6 +138,12 @@ def summarise(
                     sys.stdout.write("\n")
             else:
                 typer.echo(str(outcome.note_path))
+            if explain and outcome.link is not None:
+                from summarizer.linking import format_explain
+
+                err(format_explain(outcome.link))
+            for stub in outcome.stubs:
+                err(f"created stub note {stub}")
             if outcome.backup:
                 err(f"previous note kept at {outcome.backup}")
             if outcome.unsupported:
@@ -187,9 +192,7 @@ def _dry_run(pipeline: Any, path: Path, date: dt.date | None) -> None:
     if pipeline.engine.name != "offline":
         exact = "" if plan.exact else " (estimate: tiktoken encoding unavailable)"
         typer.echo(f"prompt tokens: {plan.prompt_tokens}{exact}; input budget {plan.budget}")
-        typer.echo(
-            f"calls: {plan.calls}" + (f" ({len(plan.chunks)} parts + merge)" if plan.calls > 1 else "")
-        )
+        typer.echo(f"calls: {plan.calls}" + (f" ({len(plan.chunks)} parts + merge)" if plan.calls > 1 else ""))
         s = pipeline.resolved.settings
         cost = estimate_cost(pipeline.engine.model, plan.prompt_tokens, s.max_output_tokens // 2, 0, s.prices)
         typer.echo(f"estimated cost: {f'${cost:.4f}' if cost is not None else 'n/a (unknown price)'}")

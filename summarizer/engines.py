@@ -325,9 +325,7 @@ class LLMEngine:
         plain, with_schema = self._system()
         return Prompt(plain, with_schema, self.prompts.reduce(transcript, group))
 
-    def _reduce_groups(
-        self, transcript: Transcript, heads: list[MeetingExtraction]
-    ) -> list[list[MeetingExtraction]]:
+    def _reduce_groups(self, transcript: Transcript, heads: list[MeetingExtraction]) -> list[list[MeetingExtraction]]:
         groups: list[list[MeetingExtraction]] = [[]]
         for head in heads:
             trial = [*groups[-1], head]

@@ -155,9 +155,7 @@ class ModelClient:
                 result = self._extract_in_mode(prompt, mode, label)
             except FormatRejected as err:
                 if position == len(ladder) - 1:
-                    raise ModelError(
-                        f"the model server rejected every response format: {err}", label
-                    ) from err
+                    raise ModelError(f"the model server rejected every response format: {err}", label) from err
                 continue
             if self.log is not None and mode != start:
                 self.log.set_mode(self.endpoint, mode)
@@ -188,8 +186,7 @@ class ModelClient:
             usage = usage + attempt.usage
             if attempt.extraction is None:
                 raise ModelError(
-                    f"the model's answer was unusable twice ({first_problem}; then {attempt.problem}); "
-                    "no note written",
+                    f"the model's answer was unusable twice ({first_problem}; then {attempt.problem}); no note written",
                     label,
                 )
         assert attempt.extraction is not None
@@ -323,9 +320,7 @@ class ModelClient:
         completion = int(raw.get("completion_tokens") or 0)
         cached = int(((raw.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
         cost = estimate_cost(self.model, prompt, completion, cached, self.resolved.settings.prices)
-        return Usage(
-            calls=1, prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion, cost=cost
-        )
+        return Usage(calls=1, prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion, cost=cost)
 
     def _transport_error(self, err: Exception, label: str) -> Exception:
         import openai
@@ -333,15 +328,12 @@ class ModelClient:
         retries = self.resolved.settings.max_retries
         if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
             return ConfigError(
-                f"the model server at {self.base_url} rejected the API key ({err.status_code}); "
-                "check OPENAI_API_KEY"
+                f"the model server at {self.base_url} rejected the API key ({err.status_code}); check OPENAI_API_KEY"
             )
         if isinstance(err, openai.NotFoundError):
             return ConfigError(f"model {self.model!r} was not found at {self.base_url} (404); check --model")
         if isinstance(err, openai.RateLimitError):
-            return ModelError(
-                f"rate limited by the model server (429) after {retries} retries; try again later", label
-            )
+            return ModelError(f"rate limited by the model server (429) after {retries} retries; try again later", label)
         if isinstance(err, openai.APITimeoutError):
             return ModelError(
                 f"the model server did not answer within {self.resolved.settings.timeout:.0f}s "
@@ -349,9 +341,7 @@ class ModelClient:
                 label,
             )
         if isinstance(err, openai.APIConnectionError):
-            return ModelError(
-                f"could not reach the model server at {self.base_url} after {retries} retries", label
-            )
+            return ModelError(f"could not reach the model server at {self.base_url} after {retries} retries", label)
         if isinstance(err, openai.APIStatusError):
             return ModelError(f"the model server failed ({err.status_code}) after {retries} retries", label)
         return ModelError(f"model call failed: {_one_line(err)}", label)

@@ -38,24 +38,19 @@ class ActionItem(_Strict):
         "No owner, date, emoji, '#' or links in it."
     )
     owner: str | None = Field(
-        description="Full name of the person who committed to it, as spoken in the meeting; "
-        "null when nobody was named."
+        description="Full name of the person who committed to it, as spoken in the meeting; null when nobody was named."
     )
     due: str | None = Field(
         description="Deadline as YYYY-MM-DD, resolved against the meeting date when said relatively "
         "('by Friday'); null when no deadline was stated."
     )
     priority: Priority = Field(description="Urgency as stated or clearly implied; 'none' when not evident.")
-    evidence: str = Field(
-        description="A short verbatim quote (under 25 words) from the transcript showing it."
-    )
+    evidence: str = Field(description="A short verbatim quote (under 25 words) from the transcript showing it.")
 
 
 class Decision(_Strict):
     text: str = Field(description="What was decided, as one sentence.")
-    evidence: str = Field(
-        description="A short verbatim quote (under 25 words) from the transcript showing it."
-    )
+    evidence: str = Field(description="A short verbatim quote (under 25 words) from the transcript showing it.")
 
 
 class Entity(_Strict):
@@ -152,6 +147,7 @@ class MeetingNote(BaseModel):
     related: list[str]
     source_ref: str  # vault-relative POSIX path of the transcript
     tags: list[str]
+    account_linked: bool = True  # False: no vault note for the account, so it stays plain text
     extra_frontmatter: dict[str, object] = Field(default_factory=dict)
 
     @property

@@ -9,10 +9,11 @@ calls (`rules`, `render`, the engines' prompt building) are pure.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from summarizer.config import ResolvedSettings, load_settings
 from summarizer.engines import Engine, LLMEngine, OfflineEngine, Plan, Progress
@@ -23,6 +24,12 @@ from summarizer.render import load_note_template, render_note, template_version
 from summarizer.rules import NoteContext, build_note
 from summarizer.store import Store
 from summarizer.vault import Vault
+
+if TYPE_CHECKING:
+    from summarizer.linking import LinkResult
+    from summarizer.vault_index import VaultIndex
+
+CANDIDATE_TOKENS = 600  # room in the prompt for names the vault already knows
 
 NO_MODEL_NOTICE = (
     "notice: no model configured, using the offline engine; for LLM notes set SUMMARIZER_MODEL "
@@ -45,6 +52,8 @@ class Outcome:
     backup: Path | None = None
     unsupported: int = 0
     checked: int = 0
+    link: LinkResult | None = None
+    stubs: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +65,8 @@ class Pipeline:
     store: Store
     template_text: str
     notices: list[str] = field(default_factory=list)
+    _index: VaultIndex | None = field(default=None, init=False, repr=False)
+    _index_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def open(
@@ -98,9 +109,43 @@ class Pipeline:
 
         return read_transcript(path, date=date)
 
+    @property
+    def index(self) -> VaultIndex:
+        """The vault's notes (names, aliases, types), built once per run from a cache by mtime."""
+        with self._index_lock:
+            if self._index is None:
+                from summarizer.vault_index import VaultIndex, default_cache_path
+
+                self._index = VaultIndex.build(
+                    self.vault.root,
+                    cache_path=default_cache_path(self.vault.root),
+                    exclude=(self.resolved.settings.inbox,),
+                )
+            return self._index
+
     def candidates(self, transcript: Transcript) -> list[str]:
-        """Vault names worth showing the model for this transcript (none until linking is set up)."""
-        return []
+        """Vault names the transcript probably mentions, for the prompt (the model gets the spellings)."""
+        if self.engine.name == "offline":
+            return []
+        from summarizer.linking import candidates_for_prompt
+        from summarizer.tokens import TokenCounter
+
+        counter = TokenCounter(self.resolved.settings.model)
+        found = candidates_for_prompt(transcript, self.index, max_tokens=CANDIDATE_TOKENS, count_tokens=counter.count)
+        return [c.prompt_line().removeprefix("- ") for c in found]
+
+    def link(self, result: ExtractionResult) -> LinkResult:
+        from summarizer.linking import link_extraction
+
+        s = self.resolved.settings
+        return link_extraction(
+            result.extraction,
+            self.index,
+            owner=s.owner,
+            owner_aliases=s.owner_aliases,
+            stub_folder=s.stub_folder,
+            keep_owner_in_related=True,  # the vault's reference note lists its owner under Related
+        )
 
     def plan(self, transcript: Transcript) -> Plan:
         return self.engine.plan(transcript, self.candidates(transcript))
@@ -119,11 +164,20 @@ class Pipeline:
         self.store.cache_extraction(key, transcript.content_hash(), result)
         return result, False
 
-    def note_context(self, transcript: Transcript, source_ref: str) -> NoteContext:
+    def note_context(self, transcript: Transcript, source_ref: str, link: LinkResult | None = None) -> NoteContext:
         from summarizer.grounding import is_supported
 
         s = self.resolved.settings
         text = transcript.as_text()
+        linked: dict[str, Any] = {}
+        if link is not None:
+            linked = {
+                "account_override": link.account,
+                "account_linked": link.account_linked,
+                "participants_override": link.participants,
+                "related_override": link.related,
+                "owner_map": link.owners,
+            }
         return NoteContext(
             source_ref=source_ref,
             owner=s.owner,
@@ -132,10 +186,28 @@ class Pipeline:
             note_tags=s.note_tags,
             evidence_check=lambda quote: is_supported(quote, text),
             unsupported=s.unsupported_evidence,
+            **linked,
         )
 
-    def compose(self, transcript: Transcript, result: ExtractionResult, source_ref: str) -> MeetingNote:
-        return build_note(result.extraction, transcript, self.note_context(transcript, source_ref))
+    def compose(
+        self, transcript: Transcript, result: ExtractionResult, source_ref: str, link: LinkResult | None = None
+    ) -> MeetingNote:
+        link = link or self.link(result)
+        return build_note(result.extraction, transcript, self.note_context(transcript, source_ref, link))
+
+    def create_stubs(self, link: LinkResult) -> list[Path]:
+        """Stub notes the vault config asked for (`stub_folder`), never over an existing file."""
+        from summarizer.vault_index import IndexedNote
+
+        created: list[Path] = []
+        for rel, name in link.stubs_to_create:
+            path = self.vault.inside(rel)
+            if path.exists():
+                continue
+            self.vault.write_atomic(path, f"---\ntags:\n- stub\n---\n\n# {name}\n")
+            self.index.add(IndexedNote.from_frontmatter(rel, {"tags": ["stub"]}))
+            created.append(path)
+        return created
 
     def render(self, note: MeetingNote) -> str:
         return render_note(note, self.template_text, self.resolved.settings.task_tags)
@@ -171,8 +243,10 @@ class Pipeline:
             if err.path is None:
                 raise type(err)(err.reason, path) from err
             raise
-        note = self.compose(transcript, result, ref)
+        link = self.link(result)
+        note = self.compose(transcript, result, ref, link)
         text = self.render(note)
+        outcome.link = link
         outcome.note, outcome.note_text, outcome.result, outcome.cached = note, text, result, cached
         outcome.usage = Usage() if cached else result.usage
         verdicts = [t.supported for t in note.action_items] + [d.supported for d in note.decisions]
@@ -180,6 +254,7 @@ class Pipeline:
         outcome.unsupported = sum(v is False for v in verdicts)
         if to_stdout:
             return outcome
+        outcome.stubs = self.create_stubs(link)
         if out is not None and not self.vault.contains(out):
             raise ConfigError("--out must be inside the vault (or '-' to print)", out)
         target = self.vault.inside(self.vault.relative(out)) if out else self.target(note)

@@ -86,13 +86,14 @@ def _bullets(items: list[str]) -> str:
     return "\n".join(lines) if lines else EMPTY_SECTION
 
 
-def render_note(
-    note: MeetingNote, template_text: str | None = None, task_tags: str = "#task #proposed"
-) -> str:
+def render_note(note: MeetingNote, template_text: str | None = None, task_tags: str = "#task #proposed") -> str:
     """Render a note; the same MeetingNote always gives the same bytes."""
     env = jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(template_text if template_text is not None else load_note_template())
-    account = wikilink(note.account) if note.account else ""
+    if note.account:
+        account = wikilink(note.account) if note.account_linked else inline(note.account)
+    else:
+        account = ""
     tasks = [format_task(t, task_tags) for t in note.action_items if inline(t.text)]
     related = [wikilink(r) for r in note.related if link_target(r)]
     return template.render(

@@ -32,6 +32,10 @@ class NoteContext:
     resolve_name: Callable[[str], str] | None = None  # vault linking: name -> canonical name
     related_filter: Callable[[list[str]], list[str]] | None = None  # keeps only linkable notes
     account_override: str | None = None
+    account_linked: bool = True
+    participants_override: list[str] | None = None
+    related_override: list[str] | None = None
+    owner_map: dict[str, str] = field(default_factory=dict)
     evidence_check: Callable[[str], bool] | None = None
     unsupported: str = "flag"  # flag | drop | keep
     extra_frontmatter: dict[str, object] = field(default_factory=dict)
@@ -85,6 +89,8 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
     def owner_of(name: str | None) -> str | None:
         if not name or not one_line(name):
             return None
+        if name in ctx.owner_map:
+            return ctx.owner_map[name]
         if is_owner(name, ctx.owner, ctx.owner_aliases):
             return MYSELF
         resolved = canonical(name)
@@ -122,22 +128,25 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
         text = one_line(decision.text)
         if not text or fold(text) in seen_decisions:
             continue
-        supported = (
-            ctx.evidence_check(decision.evidence) if ctx.evidence_check and decision.evidence else None
-        )
+        supported = ctx.evidence_check(decision.evidence) if ctx.evidence_check and decision.evidence else None
         if supported is False and ctx.unsupported == "drop":
             continue
         seen_decisions.add(fold(text))
-        decisions.append(
-            DecisionItem(text=text, evidence=one_line(decision.evidence) or None, supported=supported)
-        )
+        decisions.append(DecisionItem(text=text, evidence=one_line(decision.evidence) or None, supported=supported))
 
     account = ctx.account_override or (canonical(extraction.account) if extraction.account else None)
     if account and is_owner(account, ctx.owner, ctx.owner_aliases):
         account = None
-    participants = unique(canonical(p) for p in extraction.participants) or unique(transcript.participants)
-    related = unique(canonical(e.name) for e in extraction.related)
-    related = [r for r in related if not account or fold(r) != fold(account)]
+    participants = unique(
+        ctx.participants_override
+        if ctx.participants_override is not None
+        else (canonical(p) for p in extraction.participants)
+    ) or unique(transcript.participants)
+    if ctx.related_override is not None:
+        related = unique(ctx.related_override)
+    else:
+        related = unique(canonical(e.name) for e in extraction.related)
+        related = [r for r in related if not account or fold(r) != fold(account)]
     if ctx.related_filter is not None:
         related = ctx.related_filter(related)
 
@@ -155,5 +164,6 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
         related=related,
         source_ref=ctx.source_ref,
         tags=list(ctx.note_tags),
+        account_linked=ctx.account_linked,
         extra_frontmatter=dict(ctx.extra_frontmatter),
     )

@@ -115,14 +115,15 @@ def test_dry_run_counts_tokens_and_makes_no_call(vault: Path, model_env: FakeOpe
 def test_existing_note_gets_a_numbered_name_and_force_keeps_a_backup(vault: Path, model_env: FakeOpenAI) -> None:
     model_env.default = fo.reply(GOOD)
     first = Path(summarise(vault).stdout.strip())
-    first.write_text("my edits", encoding="utf-8")
+    edited = first.read_text(encoding="utf-8") + "\n\nmy edits\n"
+    first.write_text(edited, encoding="utf-8")
     second = Path(summarise(vault).stdout.strip())
     assert second.name == "2026-03-02 - Q3 budget review (2).md"
-    assert first.read_text(encoding="utf-8") == "my edits"
+    assert first.read_text(encoding="utf-8") == edited
     forced = summarise(vault, "--force")
     assert Path(forced.stdout.strip()) == first
     backups = list((vault / ".summarizer" / "backups").rglob("*.md"))
-    assert [b.read_text(encoding="utf-8") for b in backups] == ["my edits"]
+    assert [b.read_text(encoding="utf-8") for b in backups] == [edited]
     assert "previous note kept at" in forced.stderr
     assert len(model_env.chat_requests()) == 1, "same transcript, same prompts, same model: answered from cache"
 
