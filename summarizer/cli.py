@@ -218,6 +218,9 @@ def config(vault: VaultOpt = None, model: ModelOpt = None) -> None:
 
 # Commands defined in their own modules register here (each module imports only typer at load).
 # --- command registrations ---
+from summarizer import cli_eval  # noqa: E402
+
+cli_eval.register(app)
 
 
 def main() -> None:

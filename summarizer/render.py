@@ -17,13 +17,14 @@ import jinja2
 import yaml
 
 from summarizer.markdown import inline, link_target, one_line, slugify, wikilink
-from summarizer.models import MeetingNote
+from summarizer.models import MeetingNote, Task
 from summarizer.tasks import format_task
 
 NOTE_TEMPLATE = "note.md.j2"
 EMPTY_SECTION = "_None._"
 UNKNOWN_DATE = "unknown"
 GENERATED_TAG = "generated"
+UNVERIFIED_TAG = "#unverified"  # evidence quote not found in the transcript
 
 
 def load_note_template(vault: Path | None = None) -> str:
@@ -81,9 +82,20 @@ def source_link(source_ref: str, source_name: str) -> str:
     return f"[[{path}|{name}]]"
 
 
-def _bullets(items: list[str]) -> str:
-    lines = [f"- {text}" for text in (inline(i) for i in items) if text]
+def _bullets(items: list[str], flagged: list[bool] | None = None) -> str:
+    lines = []
+    for index, item in enumerate(items):
+        text = inline(item)
+        if text:
+            flag = f" {UNVERIFIED_TAG}" if flagged and flagged[index] else ""
+            lines.append(f"- {text}{flag}")
     return "\n".join(lines) if lines else EMPTY_SECTION
+
+
+def _task_line(task: Task, tags: str) -> str:
+    if task.supported is False:
+        tags = f"{tags} {UNVERIFIED_TAG}".strip()
+    return format_task(task, tags)
 
 
 def render_note(note: MeetingNote, template_text: str | None = None, task_tags: str = "#task #proposed") -> str:
@@ -94,7 +106,7 @@ def render_note(note: MeetingNote, template_text: str | None = None, task_tags: 
         account = wikilink(note.account) if note.account_linked else inline(note.account)
     else:
         account = ""
-    tasks = [format_task(t, task_tags) for t in note.action_items if inline(t.text)]
+    tasks = [_task_line(t, task_tags) for t in note.action_items if inline(t.text)]
     related = [wikilink(r) for r in note.related if link_target(r)]
     return template.render(
         frontmatter=dump_frontmatter(frontmatter(note)),
@@ -104,7 +116,7 @@ def render_note(note: MeetingNote, template_text: str | None = None, task_tags: 
         attendees=", ".join(inline(p) for p in note.participants) or "None",
         summary=inline(note.summary) or EMPTY_SECTION,
         action_items="\n".join(tasks) if tasks else EMPTY_SECTION,
-        decisions=_bullets([d.text for d in note.decisions]),
+        decisions=_bullets([d.text for d in note.decisions], [d.supported is False for d in note.decisions]),
         key_information=_bullets(note.key_information),
         source_link=source_link(note.source_ref, note.source_name),
         related="\n".join(f"- {r}" for r in related) if related else EMPTY_SECTION,

@@ -336,3 +336,25 @@ def test_tiktoken_unavailable_warns_once_and_estimates(
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("could not be loaded") == 1
     assert "estimate: tiktoken encoding unavailable" in result.stdout
+
+
+def test_unsupported_evidence_is_flagged_or_dropped(vault: Path, model_env: FakeOpenAI) -> None:
+    invented = {
+        **GOOD,
+        "action_items": [
+            *GOOD["action_items"],
+            {**GOOD["action_items"][0], "text": "Buy a yacht", "evidence": "I will buy the company a yacht next year."},
+        ],
+        "decisions": [{"text": "Move to Mars.", "evidence": "We all agreed to relocate the office to Mars."}],
+    }
+    model_env.default = fo.reply(invented)
+    result = summarise(vault)
+    text = Path(result.stdout.strip()).read_text(encoding="utf-8")
+    assert "- [?] Buy a yacht @Bob Chen 📅 2026-03-06 ⏫ #task #proposed #unverified" in text
+    assert "- [?] Send the revised forecast @Bob Chen 📅 2026-03-06 ⏫ #task #proposed\n" in text
+    assert "- Move to Mars. #unverified" in text
+    assert "2 of 3 items have evidence not found" in result.stderr
+
+    (vault / ".summarizer.toml").write_text('owner = "Alice Moreau"\nunsupported_evidence = "drop"\n')
+    dropped = Path(summarise(vault, "--force").stdout.strip()).read_text(encoding="utf-8")
+    assert "yacht" not in dropped and "Mars" not in dropped and "Send the revised forecast" in dropped
