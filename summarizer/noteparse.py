@@ -33,6 +33,8 @@ _CATEGORIES: tuple[str, ...] = get_args(AccountCategory)
 _SOURCE_LINE = re.compile(r"^\*Source: \[\[(?P<target>[^\]|]*)(?:\|(?P<name>[^\]]*))?\]\]\*\s*$")
 _HEADER_FIELD = re.compile(r"^\*\*(?P<key>[A-Za-z ]+)\*\*: ?(?P<value>.*)$")
 _WIKILINK = re.compile(r"^\[\[(?P<target>[^\]|]*)(?:\|[^\]]*)?\]\]$")
+# The renderer's mark on items whose evidence quote was not found in the transcript.
+UNVERIFIED_TAG = "#unverified"
 
 
 @dataclass
@@ -121,6 +123,12 @@ def _bullets(lines: list[str]) -> list[str]:
     return [item for item in items if item]
 
 
+def _flagged(item: str) -> tuple[str, bool | None]:
+    """A bullet's text without the renderer's unverified mark, and whether it had one."""
+    suffix = " " + UNVERIFIED_TAG
+    return (item[: -len(suffix)], False) if item.endswith(suffix) else (item, None)
+
+
 def _link(item: str) -> str:
     match = _WIKILINK.match(item.strip())
     return match["target"] if match else item.strip()
@@ -136,8 +144,16 @@ def parse_tasks(lines: list[str], task_tags: str = "#task #proposed") -> list[Ta
         text, owner = parsed.split_owner()
         if not text:
             continue
+        supported = False if UNVERIFIED_TAG in parsed.tags else None
         tasks.append(
-            Task(status=parsed.status, text=text, owner=owner, due=parsed.due, priority=parsed.priority)
+            Task(
+                status=parsed.status,
+                text=text,
+                owner=owner,
+                due=parsed.due,
+                priority=parsed.priority,
+                supported=supported,
+            )
         )
     return tasks
 
@@ -167,7 +183,8 @@ def parse_note(text: str, *, task_tags: str = "#task #proposed", where: str | No
     note_type: Any = raw_type if raw_type in _NOTE_TYPES else "other"
     key = "person" if note_type == "people" else "account"
     account = _text(data.get(key))
-    if account is None and header.get("Account", "").startswith("[["):
+    linked = header.get("Account", "").startswith("[[")
+    if account is None and linked:
         account = _link(header["Account"])
     title = _text(data.get("title")) or h1 or ""
     date = _date(data.get("date")) if "date" in data else _date(header.get("Date"))
@@ -200,10 +217,14 @@ def parse_note(text: str, *, task_tags: str = "#task #proposed", where: str | No
         participants=_strings(data.get("participants")),
         summary=summary,
         action_items=parse_tasks(named.get("Action Items", []), task_tags),
-        decisions=[DecisionItem(text=t) for t in _bullets(named.get("Decisions", []))],
+        decisions=[
+            DecisionItem(text=text, supported=flag)
+            for text, flag in (_flagged(item) for item in _bullets(named.get("Decisions", [])))
+        ],
         key_information=_bullets(named.get("Key Information", [])),
         related=[_link(item) for item in _bullets(named.get("Related", []))],
         source_ref=source_ref,
         tags=tags,
+        account_linked=linked or not account,
         extra_frontmatter=extra,
     )

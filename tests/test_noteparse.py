@@ -7,7 +7,9 @@ the strategies below generate (the restriction, spelled out):
   summary, decisions and key information, `task_text(x) == x` for task text and
   owners, `link_target(x) == x` for the account and related names, `one_line(x)
   == x` without `[[`/`]]` for the title and participants;
-- evidence and grounding verdicts are None (the note does not show them);
+- evidence is None and a grounding verdict is None or False (the note shows only
+  "not found in the transcript", as `#unverified`; True reads back as None);
+- `account_linked` is True when there is no account (nothing shows it then);
 - `note.tags` are unique and never start with `type/` or `account/` (those are
   derived from the account and its category, and would be read back as such);
 - extra frontmatter keys do not collide with the renderer's own keys and hold
@@ -57,34 +59,34 @@ tasks = st.builds(
     owner=st.none() | task_words,
     due=st.none() | dates,
     priority=st.sampled_from(get_args(Priority)),
+    supported=st.sampled_from([None, False]),
 )
+decisions = st.builds(DecisionItem, text=inline_text, supported=st.sampled_from([None, False]))
 tag_words = st.text(st.sampled_from(list("abcxyz-/_0123")), min_size=1, max_size=12).filter(
     lambda t: not t.startswith(("type/", "account/"))
 )
-extra_values = st.one_of(
-    st.integers(-5, 5), st.booleans(), st.text(ALPHABET, max_size=20), st.lists(raw, max_size=3)
-)
+extra_values = st.one_of(st.integers(-5, 5), st.booleans(), st.text(ALPHABET, max_size=20), st.lists(raw, max_size=3))
 
 
 @st.composite
 def notes(draw: st.DrawFn) -> MeetingNote:
     note_type = draw(st.sampled_from(get_args(NoteType)))
+    account = draw(st.none() | names)
     reserved = standard_keys(note_type)
     extra = draw(
-        st.dictionaries(
-            st.sampled_from(["status", "aliases", "rating", "cssclass"]), extra_values, max_size=2
-        )
+        st.dictionaries(st.sampled_from(["status", "aliases", "rating", "cssclass"]), extra_values, max_size=2)
     )
     return MeetingNote(
         title=draw(titles),
         date=draw(st.none() | dates),
         note_type=note_type,
-        account=draw(st.none() | names),
+        account=account,
+        account_linked=draw(st.booleans()) if account else True,
         account_category=draw(st.none() | st.sampled_from(get_args(AccountCategory))),
         participants=draw(st.lists(titles, max_size=4)),
         summary=draw(st.just("") | inline_text),
         action_items=draw(st.lists(tasks, max_size=4)),
-        decisions=[DecisionItem(text=t) for t in draw(st.lists(inline_text, max_size=3))],
+        decisions=draw(st.lists(decisions, max_size=3)),
         key_information=draw(st.lists(inline_text, max_size=3)),
         related=draw(st.lists(names, max_size=3)),
         source_ref=draw(st.sampled_from(["Inbox/a.md", "Inbox/_archive/2025-01-01/x y.md", "t.vtt"])),
@@ -124,9 +126,7 @@ def test_source_link_reads_target_and_name() -> None:
 
 def test_edited_lines_do_not_break_parsing() -> None:
     text = (SEED / "consistent-note.md").read_text(encoding="utf-8")
-    text = text.replace("- [?] Meet VAST", "- [x] Meet VAST").replace(
-        "## Decisions", "My own line\n\n## Decisions"
-    )
+    text = text.replace("- [?] Meet VAST", "- [x] Meet VAST").replace("## Decisions", "My own line\n\n## Decisions")
     note = parse_note(text)
     assert note.action_items[0].status == "x"
     assert len(note.decisions) == 2
