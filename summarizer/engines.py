@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -343,10 +344,16 @@ def _lines(utterances: Sequence[Utterance]) -> str:
     return Transcript(utterances=list(utterances)).as_text()
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
 def _similar(a: str, b: str) -> bool:
+    """Near-identical wording (the overlap between parts), never two items that differ in a number."""
     from rapidfuzz import fuzz
 
-    return fuzz.token_set_ratio(a.casefold(), b.casefold()) >= DUPLICATE_SCORE
+    if sorted(_NUMBER.findall(a)) != sorted(_NUMBER.findall(b)):
+        return False
+    return fuzz.token_sort_ratio(a.casefold(), b.casefold()) >= DUPLICATE_SCORE
 
 
 def merge_texts(items: Sequence[str]) -> list[str]:

@@ -92,6 +92,13 @@ def _bullets(items: list[str], flagged: list[bool] | None = None) -> str:
     return "\n".join(lines) if lines else EMPTY_SECTION
 
 
+def _account(note: MeetingNote) -> str:
+    """A link when the vault has a note for the account, plain text otherwise (never a dangling link)."""
+    if not note.account:
+        return ""
+    return wikilink(note.account) if note.account_linked else inline(note.account)
+
+
 def _task_line(task: Task, tags: str) -> str:
     if task.supported is False:
         tags = f"{tags} {UNVERIFIED_TAG}".strip()
@@ -102,10 +109,7 @@ def render_note(note: MeetingNote, template_text: str | None = None, task_tags: 
     """Render a note; the same MeetingNote always gives the same bytes."""
     env = jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(template_text if template_text is not None else load_note_template())
-    if note.account:
-        account = wikilink(note.account) if note.account_linked else inline(note.account)
-    else:
-        account = ""
+    account = _account(note)
     tasks = [_task_line(t, task_tags) for t in note.action_items if inline(t.text)]
     related = [wikilink(r) for r in note.related if link_target(r)]
     return template.render(

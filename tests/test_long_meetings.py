@@ -1,0 +1,121 @@
+"""Long meetings: split on utterance boundaries, map in parallel, merge; never a silent truncation.
+
+The loopback server answers 400 `context_length_exceeded` past its limit, as the real API does.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import fakeopenai as fo
+from tests.fakeopenai import FakeOpenAI
+from tests.helpers import cli, make_vault
+
+ICSI = Path(__file__).parent / "data" / "corpus" / "icsi_Bmr005.txt"
+LIMIT = 8192
+
+
+def part_answer(index: int) -> dict[str, Any]:
+    return {
+        "title": f"Part {index}",
+        "meeting_date": None,
+        "note_type": "internal",
+        "account": None,
+        "account_category": None,
+        "participants": ["Grad A", "Professor B"],
+        "summary": f"Summary of part {index}.",
+        "action_items": [
+            {"text": "Transcribe the new recordings", "owner": None, "due": None, "priority": "none", "evidence": "x"},
+            {"text": f"Action only in part {index}", "owner": None, "due": None, "priority": "none", "evidence": "x"},
+        ],
+        "decisions": [{"text": "Keep the close-talking microphones", "evidence": "x"}],
+        "key_information": [f"Fact {index}"],
+        "related": [{"name": "ICSI", "kind": "organisation"}],
+    }
+
+
+MERGED = {
+    **part_answer(0),
+    "title": "Meeting recorder project status",
+    "summary": "The group reviewed the meeting recorder project.",
+    "action_items": [],
+    "decisions": [],
+    "key_information": [],
+    "related": [],
+}
+
+
+def answer(body: dict[str, Any]) -> fo.Behaviour:
+    user = body["messages"][1]["content"]
+    if "too long to read at once" in user:
+        return fo.reply(MERGED)
+    match = re.search(r"This is part (\d+) of (\d+)", user)
+    assert match, "every request is either a part or a merge"
+    return fo.reply(part_answer(int(match.group(1))))
+
+
+@pytest.fixture
+def long_vault(tmp_path: Path) -> Path:
+    vault = make_vault(tmp_path / "vault", "unsupported_evidence = \"keep\"\n")
+    (vault / "Inbox").mkdir()
+    shutil.copyfile(ICSI, vault / "Inbox" / "2000-03-14 - Bmr005.txt")
+    return vault
+
+
+def test_long_meeting_gives_one_note_and_no_request_exceeds_the_limit(
+    long_vault: Path, model_env: FakeOpenAI
+) -> None:
+    model_env.context_limit = LIMIT
+    model_env.default = fo.responder(answer)
+    result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
+    assert result.exit_code == 0, result.stderr
+    requests = model_env.requests
+    counted = [r.prompt_tokens_counted for r in requests if r.path.endswith("/chat/completions")]
+    assert counted and max(c or 0 for c in counted) <= LIMIT
+    assert all(r.response_status == 200 for r in requests)
+    parts = [r for r in model_env.chat_requests() if "This is part" in r["messages"][1]["content"]]
+    assert len(parts) >= 3
+    assert re.findall(r"part \d+/\d+ extracted", result.stderr)
+    note = Path(result.stdout.strip()).read_text(encoding="utf-8")
+    assert note.count("Transcribe the new recordings") == 1, "cross-part duplicates merged"
+    assert note.count("Keep the close-talking microphones") == 1
+    for index in range(1, len(parts) + 1):
+        assert f"Action only in part {index}" in note and f"Fact {index}" in note
+    assert "# Meeting recorder project status" in note
+    calls = len(model_env.chat_requests())
+    assert f"{calls} call(s)" in result.stderr, "usage covers every call"
+
+
+def test_parts_cover_every_utterance_in_order(long_vault: Path, model_env: FakeOpenAI) -> None:
+    model_env.context_limit = LIMIT
+    model_env.default = fo.responder(answer)
+    assert cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault).exit_code == 0
+    sent = ""
+    for body in model_env.chat_requests():
+        user = body["messages"][1]["content"]
+        if "<transcript>" in user:
+            sent += user.split("<transcript>\n")[1].split("\n</transcript>")[0] + "\n"
+    from summarizer.reader import read_transcript
+
+    for utterance in read_transcript(long_vault / "Inbox" / "2000-03-14 - Bmr005.txt").utterances:
+        assert utterance.text in sent
+
+
+def test_dry_run_reports_the_split(long_vault: Path, model_env: FakeOpenAI) -> None:
+    result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"calls: \d+ \(\d+ parts \+ merge\)", result.stdout)
+    assert model_env.chat_requests() == []
+
+
+def test_a_server_smaller_than_configured_is_a_clear_error(long_vault: Path, model_env: FakeOpenAI) -> None:
+    (long_vault / ".summarizer.toml").write_text("context_window = 128000\n")
+    model_env.context_limit = LIMIT
+    result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
+    assert result.exit_code == 1
+    assert "larger than the model's context window" in result.stderr and "context_window" in result.stderr
