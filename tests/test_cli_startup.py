@@ -1,0 +1,37 @@
+"""The console script itself: installed, fast to start, and README's first command works."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_help_imports_no_heavy_module() -> None:
+    code = (
+        "import sys, summarizer.cli as c\n"
+        "heavy = [m for m in ('openai', 'tiktoken', 'httpx2', 'rapidfuzz', 'rouge_score', 'summarizer.pipeline')"
+        " if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_readme_first_command_on_the_bundled_example(tmp_path: Path) -> None:
+    """The example runs with no model configured (offline engine) and prints a vault note."""
+    vault = tmp_path / "vault"
+    shutil.copytree(ROOT / "examples" / "vault", vault, ignore=shutil.ignore_patterns(".summarizer"))
+    script = Path(sys.executable).parent / "summarizer"
+    transcript = vault / "Inbox" / "2026-03-02 - Website relaunch planning with Northwind.md"
+    env = {"PATH": str(script.parent), "HOME": str(tmp_path), "SUMMARIZER_USER_CONFIG": str(tmp_path / "none")}
+    out = subprocess.run(
+        [str(script), "summarise", str(transcript), "--out", "-"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("---\ntype: ")
+    assert "## Action Items" in out.stdout and "@Myself" in out.stdout
+    assert "no model configured, using the offline engine" in out.stderr
