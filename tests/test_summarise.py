@@ -358,3 +358,26 @@ def test_unsupported_evidence_is_flagged_or_dropped(vault: Path, model_env: Fake
     (vault / ".summarizer.toml").write_text('owner = "Alice Moreau"\nunsupported_evidence = "drop"\n')
     dropped = Path(summarise(vault, "--force").stdout.strip()).read_text(encoding="utf-8")
     assert "yacht" not in dropped and "Mars" not in dropped and "Send the revised forecast" in dropped
+
+
+def test_vault_prompt_override_is_used_and_changes_the_version(vault: Path, model_env: FakeOpenAI) -> None:
+    model_env.default = fo.reply(GOOD)
+    assert summarise(vault, "--out", "-").exit_code == 0
+    override = vault / ".summarizer" / "prompts" / "system.j2"
+    override.parent.mkdir(parents=True, exist_ok=True)
+    override.write_text("Custom house instructions for {{ owner }}.")
+    assert summarise(vault, "--out", "-").exit_code == 0
+    first, second = model_env.chat_requests()
+    assert second["messages"][0]["content"].startswith("Custom house instructions for Alice Moreau.")
+    db = sqlite3.connect(vault / ".summarizer" / "state.db")
+    versions = {row[0] for row in db.execute("SELECT prompt_version FROM calls")}
+    assert len(versions) == 2, "a changed template is a new prompt version (and a cache miss)"
+
+
+def test_note_path_template_cannot_escape_the_vault(vault: Path, model_env: FakeOpenAI) -> None:
+    (vault / ".summarizer.toml").write_text('note_path = "../../{title}/../{date}.md"\n')
+    model_env.enqueue(fo.reply({**GOOD, "title": "../../../etc/evil"}))
+    result = summarise(vault)
+    assert result.exit_code == 0, result.stderr
+    written = Path(result.stdout.strip())
+    assert written.resolve().is_relative_to(vault.resolve())
