@@ -191,7 +191,7 @@ def test_one_repair_attempt_tells_the_model_what_was_wrong(
     model_env.enqueue(bad, fo.reply(GOOD))
     result = summarise(vault)
     assert result.exit_code == 0, result.stderr
-    first, second = model_env.chat_requests()
+    _, second = model_env.chat_requests()
     assert hint in second["messages"][-1]["content"]
     if "truncated" in repr(bad).lower() or hint.startswith("cut off"):
         assert second["max_tokens"] == 2 * first["max_tokens"]
@@ -367,7 +367,7 @@ def test_vault_prompt_override_is_used_and_changes_the_version(vault: Path, mode
     override.parent.mkdir(parents=True, exist_ok=True)
     override.write_text("Custom house instructions for {{ owner }}.")
     assert summarise(vault, "--out", "-").exit_code == 0
-    first, second = model_env.chat_requests()
+    _, second = model_env.chat_requests()
     assert second["messages"][0]["content"].startswith("Custom house instructions for Alice Moreau.")
     db = sqlite3.connect(vault / ".summarizer" / "state.db")
     versions = {row[0] for row in db.execute("SELECT prompt_version FROM calls")}
