@@ -191,7 +191,7 @@ def test_one_repair_attempt_tells_the_model_what_was_wrong(
     model_env.enqueue(bad, fo.reply(GOOD))
     result = summarise(vault)
     assert result.exit_code == 0, result.stderr
-    _, second = model_env.chat_requests()
+    first, second = model_env.chat_requests()
     assert hint in second["messages"][-1]["content"]
     if "truncated" in repr(bad).lower() or hint.startswith("cut off"):
         assert second["max_tokens"] == 2 * first["max_tokens"]
