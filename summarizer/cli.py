@@ -221,6 +221,9 @@ def config(vault: VaultOpt = None, model: ModelOpt = None) -> None:
 from summarizer import cli_eval  # noqa: E402
 
 cli_eval.register(app)
+from summarizer import cli_inbox  # noqa: E402
+
+cli_inbox.register(app)
 
 
 def main() -> None:

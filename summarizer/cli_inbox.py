@@ -1,0 +1,101 @@
+"""The `summarizer inbox` command (registered by `summarizer.cli`).
+
+Only typer is imported at load time, so `summarizer --help` stays instant;
+the pipeline, openai and rich load when the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+SETTLE_ENV = "SUMMARIZER_INBOX_SETTLE"
+DEFAULT_SETTLE = 10.0
+
+
+def register(app: typer.Typer) -> None:
+    app.command("inbox")(inbox)
+
+
+def inbox(
+    vault: Annotated[
+        Path | None,
+        typer.Option("--vault", help="The vault folder (default: SUMMARIZER_VAULT, or the vault around here)."),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-j", help="Transcripts in flight (default: the setting).")
+    ] = None,
+    settle: Annotated[
+        float,
+        typer.Option(
+            "--settle",
+            envvar=SETTLE_ENV,
+            help="Skip files modified less than this many seconds ago (still being written).",
+        ),
+    ] = DEFAULT_SETTLE,
+    limit: Annotated[int | None, typer.Option("--limit", help="Process at most N transcripts.")] = None,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Only files matching this glob (name or inbox-relative path).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be done, with token counts and cost; change nothing.")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable report instead of a table.")
+    ] = False,
+    batch: Annotated[
+        bool, typer.Option("--batch", help="Submit to the OpenAI Batch API (half price, within 24h) and return.")
+    ] = False,
+    collect: Annotated[
+        bool, typer.Option("--collect", help="Fetch finished batches and write their notes (nothing else).")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for another run on this vault instead of exiting.")
+    ] = False,
+    model: Annotated[str | None, typer.Option("--model", help="Model name (overrides SUMMARIZER_MODEL).")] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="openai, offline or auto.")] = None,
+) -> None:
+    """Summarise every transcript in the vault's inbox, then archive it. Safe to interrupt and re-run.
+
+    Exit status: 0 all done, 1 some transcripts failed (they stay in the inbox), 2 usage or
+    configuration error (including another run holding the vault lock).
+    """
+    from summarizer.cli import err, run
+
+    def action() -> int:
+        from rich.console import Console
+
+        from summarizer.inbox import InboxOptions, run_inbox
+        from summarizer.pipeline import resolve_vault
+        from summarizer.runner import make_display, render_table
+
+        root = resolve_vault(vault, [Path.cwd()])
+        options = InboxOptions(
+            concurrency=concurrency,
+            settle=settle,
+            limit=limit,
+            only=only,
+            dry_run=dry_run,
+            batch=batch,
+            collect=collect,
+            wait=wait,
+            model=model,
+            engine=engine,
+        )
+        progress_console = Console(file=sys.stderr)
+        display = make_display(progress_console, sys.stderr)
+        report = run_inbox(root, options, display=display, notice=err)
+        if json_out:
+            typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        else:
+            title = "Inbox (dry run: nothing sent, nothing moved)" if dry_run else "Inbox"
+            render_table(report, Console(file=sys.stdout, width=max(Console().width, 100)), title=title)
+        return report.exit_code
+
+    code = run(action)
+    if code:
+        raise typer.Exit(code)

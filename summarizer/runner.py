@@ -1,0 +1,375 @@
+"""Run one function over many items: N workers, an adaptive limit, progress, a report.
+
+Shared by the batch commands (`inbox`, later `regenerate`), so nothing here
+knows about transcripts or notes. A command supplies a function that turns one
+item into an `ItemResult`; the runner calls it from a thread pool, catches
+what it raises (one bad item never stops the others), shows progress (a rich
+live display on a terminal, plain lines otherwise) and returns a `RunReport`
+that renders as a table or as JSON.
+
+`AdaptiveLimiter` bounds how many model requests are in flight across the
+whole run. The SDK already retries 429s with the server's `retry-after`; the
+limiter adds AIMD on top so the run stops pushing once the provider says
+"too many": it halves the limit on a 429 (at most once per round of
+requests already in flight) and adds one back after a run of successes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+
+from summarizer.models import Usage
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+Status = Literal["done", "skipped", "failed"]
+STATUSES: tuple[Status, ...] = ("done", "skipped", "failed")
+T = TypeVar("T")
+ProgressFn = Callable[[str], None]
+
+
+# ---------------------------------------------------------------------------- adaptive limiter
+
+
+class AdaptiveLimiter:
+    """A concurrency limit that halves on 429 and grows back by one after a run of successes.
+
+    Thread-safe. `observe(status)` is fed every HTTP status the model client
+    sees (including the 429s the SDK retries internally); `slot()` wraps one
+    model request.
+    """
+
+    def __init__(self, maximum: int, *, minimum: int = 1, grow_after: int | None = None) -> None:
+        self.maximum = max(1, maximum)
+        self.minimum = max(1, min(minimum, self.maximum))
+        self.limit = self.maximum
+        self._grow_after = grow_after
+        self._cond = threading.Condition()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.rate_limited = 0  # 429s seen
+        self.decreases = 0
+        self.increases = 0
+        self._successes = 0
+        self._ignore = 0  # answers still due from requests sent before the last cut
+
+    def resize(self, maximum: int) -> None:
+        """Set a new ceiling (and start there), e.g. once the run's concurrency is known."""
+        with self._cond:
+            self.maximum = max(1, maximum)
+            self.minimum = min(self.minimum, self.maximum)
+            self.limit = self.maximum
+            self._cond.notify_all()
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self.in_flight >= self.limit:
+                self._cond.wait()
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def release(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+    def observe(self, status: int) -> None:
+        """React to one HTTP answer: 429 cuts the limit, a 2xx counts toward growing it."""
+        with self._cond:
+            if status == 429:
+                self.rate_limited += 1
+                self._successes = 0
+                if self._ignore > 0:
+                    # Part of the same burst: the cut already accounts for it.
+                    self._ignore -= 1
+                    return
+                new = max(self.minimum, self.limit // 2)
+                if new < self.limit:
+                    self.limit = new
+                    self.decreases += 1
+                self._ignore = max(self.in_flight - 1, 0)
+                return
+            if self._ignore > 0:
+                self._ignore -= 1
+            if 200 <= status < 300 and self.limit < self.maximum:
+                self._successes += 1
+                if self._successes >= (self._grow_after or self.limit):
+                    self._successes = 0
+                    self.limit += 1
+                    self.increases += 1
+                    self._cond.notify_all()
+
+    def snapshot(self) -> dict[str, int]:
+        with self._cond:
+            return {
+                "limit": self.limit,
+                "maximum": self.maximum,
+                "max_in_flight": self.max_in_flight,
+                "rate_limited": self.rate_limited,
+                "decreases": self.decreases,
+                "increases": self.increases,
+            }
+
+
+# ---------------------------------------------------------------------------- results and report
+
+
+@dataclass
+class ItemResult:
+    """What happened to one item; `fields` carries command-specific details (note, archive...)."""
+
+    name: str
+    status: Status
+    detail: str = ""
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    seconds: float = 0.0
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+            "usage": self.usage.model_dump(),
+            **self.fields,
+        }
+
+
+@dataclass
+class RunReport:
+    """Every item's result, totals and wall time: the final table and `--json`."""
+
+    results: list[ItemResult] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def count(self, status: Status) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def usage(self) -> Usage:
+        return sum((r.usage for r in self.results), Usage())
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing failed, 1 when anything did (usage errors never get this far)."""
+        return 1 if self.count("failed") else 0
+
+    def merge(self, other: RunReport) -> RunReport:
+        return RunReport(
+            [*self.results, *other.results], self.wall_seconds + other.wall_seconds, {**self.extra, **other.extra}
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        usage = self.usage
+        return {
+            "totals": {
+                **{status: self.count(status) for status in STATUSES},
+                "calls": usage.calls,
+                "tokens_in": usage.prompt_tokens,
+                "tokens_cached": usage.cached_tokens,
+                "tokens_out": usage.completion_tokens,
+                "cost": None if usage.cost is None else round(usage.cost, 6),
+                "wall_seconds": round(self.wall_seconds, 3),
+            },
+            **self.extra,
+            "items": [r.to_dict() for r in self.results],
+        }
+
+
+def format_cost(cost: float | None) -> str:
+    return "n/a" if cost is None else f"${cost:.4f}"
+
+
+def render_table(report: RunReport, console: Console, title: str = "Run") -> None:
+    """One row per item, then the totals: done / skipped / failed, tokens, cost, wall time."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("status")
+    table.add_column("item", overflow="fold")
+    table.add_column("result", overflow="fold")
+    table.add_column("tokens in/cached/out", justify="right")
+    table.add_column("cost", justify="right")
+    styles = {"done": "green", "skipped": "yellow", "failed": "red"}
+    for r in report.results:
+        u = r.usage
+        tokens = f"{u.prompt_tokens}/{u.cached_tokens}/{u.completion_tokens}" if u.calls else "-"
+        table.add_row(
+            f"[{styles[r.status]}]{r.status}[/]",
+            r.name,
+            r.error or r.detail,
+            tokens,
+            format_cost(u.cost) if u.calls else "-",
+        )
+    console.print(table)
+    u = report.usage
+    console.print(
+        f"done {report.count('done')} · skipped {report.count('skipped')} · failed {report.count('failed')} · "
+        f"{u.calls} call(s) · tokens in {u.prompt_tokens} (cached {u.cached_tokens}) · out {u.completion_tokens} · "
+        f"estimated cost {format_cost(u.cost)} · wall time {report.wall_seconds:.2f}s",
+        highlight=False,
+    )
+
+
+# ---------------------------------------------------------------------------- progress display
+
+
+class Display(Protocol):
+    def start(self, total: int) -> None: ...
+    def begin(self, name: str) -> None: ...
+    def update(self, name: str, message: str) -> None: ...
+    def finish(self, result: ItemResult) -> None: ...
+    def stop(self) -> None: ...
+
+
+class PlainDisplay:
+    """One line per event, for logs and pipes (no cursor tricks)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.total = 0
+        self.finished = 0
+        self._lock = threading.Lock()
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def start(self, total: int) -> None:
+        self.total = total
+
+    def begin(self, name: str) -> None:
+        pass
+
+    def update(self, name: str, message: str) -> None:
+        self._line(f"  {name}: {message}")
+
+    def finish(self, result: ItemResult) -> None:
+        with self._lock:
+            self.finished += 1
+            n = self.finished
+        said = result.error or result.detail
+        self._line(f"[{n}/{self.total}] {result.status:<7} {result.name}" + (f"  {said}" if said else ""))
+
+    def stop(self) -> None:
+        pass
+
+
+class LiveDisplay:
+    """A rich progress bar with the items in flight; finished items scroll above it."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._overall: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def start(self, total: int) -> None:
+        self.progress.start()
+        self._overall = self.progress.add_task("total", total=total)
+
+    def begin(self, name: str) -> None:
+        with self._lock:
+            self._tasks[name] = self.progress.add_task(f"  {name}", total=None)
+
+    def update(self, name: str, message: str) -> None:
+        with self._lock:
+            task = self._tasks.get(name)
+        if task is not None:
+            self.progress.update(task, description=f"  {name}: {message}")
+
+    def finish(self, result: ItemResult) -> None:
+        with self._lock:
+            task = self._tasks.pop(result.name, None)
+        if task is not None:
+            self.progress.remove_task(task)
+        style = {"done": "green", "skipped": "yellow", "failed": "red"}[result.status]
+        said = result.error or result.detail
+        self.progress.console.print(
+            f"[{style}]{result.status:<7}[/] {result.name}" + (f"  {said}" if said else ""), highlight=False
+        )
+        self.progress.advance(self._overall)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def make_display(console: Console, plain_stream: IO[str]) -> Display:
+    """Live on a terminal, plain lines otherwise."""
+    return LiveDisplay(console) if console.is_terminal else PlainDisplay(plain_stream)
+
+
+# ---------------------------------------------------------------------------- the runner
+
+
+@dataclass
+class Runner(Generic[T]):
+    """Call `fn(item, progress)` for each item with `workers` threads and collect the results."""
+
+    fn: Callable[[T, ProgressFn], ItemResult]
+    name_of: Callable[[T], str]
+    workers: int = 4
+    display: Display | None = None
+
+    def run(self, items: Sequence[T]) -> RunReport:
+        start = time.perf_counter()
+        display = self.display
+        if display is not None:
+            display.start(len(items))
+        results: list[ItemResult | None] = [None] * len(items)
+
+        def one(index: int) -> None:
+            item = items[index]
+            name = self.name_of(item)
+            if display is not None:
+                display.begin(name)
+            began = time.perf_counter()
+            try:
+                result = self.fn(item, lambda message: display.update(name, message) if display else None)
+            except Exception as error:  # one bad item must not stop the others
+                result = ItemResult(name, "failed", error=" ".join(str(error).split()) or type(error).__name__)
+            result.seconds = time.perf_counter() - began
+            results[index] = result
+            if display is not None:
+                display.finish(result)
+
+        try:
+            if items:
+                with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(items)))) as pool:
+                    # Items start in order: callers may rely on earlier items having started first.
+                    list(pool.map(one, range(len(items))))
+        finally:
+            if display is not None:
+                display.stop()
+        done = [r for r in results if r is not None]
+        return RunReport(done, time.perf_counter() - start)
