@@ -411,9 +411,9 @@ class OfflineEngine:
 
     @property
     def prompt_version(self) -> str:
-        from summarizer import offline
+        from summarizer.offline import PROMPT_VERSION
 
-        return f"offline-{getattr(offline, 'VERSION', '1')}"
+        return PROMPT_VERSION
 
     def cache_key(self, transcript: Transcript, candidates: Sequence[str]) -> str:
         s = self.resolved.settings
@@ -438,10 +438,7 @@ class OfflineEngine:
         candidates: Sequence[str],
         progress: Progress | None = None,
     ) -> ExtractionResult:
-        from summarizer.offline import offline_extract
+        from summarizer.offline import offline_result
 
         s = self.resolved.settings
-        extraction = offline_extract(transcript, owner=s.owner, owner_aliases=s.owner_aliases)
-        return ExtractionResult(
-            extraction=extraction, engine=self.name, model=self.model, prompt_version=self.prompt_version
-        )
+        return offline_result(transcript, owner=s.owner, owner_aliases=s.owner_aliases)
