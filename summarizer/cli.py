@@ -224,6 +224,7 @@ cli_eval.register(app)
 from summarizer import cli_inbox  # noqa: E402
 
 cli_inbox.register(app)
+from summarizer import cli_regenerate; cli_regenerate.register(app)  # noqa: E402, E702, I001
 
 
 def main() -> None:

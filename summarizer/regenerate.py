@@ -1,0 +1,373 @@
+"""Regenerate notes with the current prompts, model and template, keeping the person's edits.
+
+One note at a time (`Regenerator.regenerate`), so a batch runner can drive many:
+
+1. read the note (repairing mojibake: UTF-8 once read as Mac Roman and the like);
+2. find its transcript: frontmatter `source_ref`, else the body's Source link,
+   else a file of the same name in the inbox or archive, else one there whose
+   content hash is the one recorded when the note was made; point both
+   references at where it is;
+3. the new version: the model's extraction (`Pipeline.extract`, cached when
+   nothing that affects it changed), or with `render_only` the stored extraction,
+   or for a note we have no record of, the note itself parsed back (`noteparse`);
+4. three-way merge (`merge.merge_note`): base is the text we generated last time
+   (from the state store), else the note as parsed back and re-rendered with task
+   states reset, so even then the person's additions show as theirs;
+5. unless dry-run: keep the previous version under `.summarizer/history/`, write
+   atomically, and record the new generated text as the next merge's base.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from summarizer.errors import NoteParseError, SummarizerError, TranscriptError, VaultError
+from summarizer.merge import merge_note
+from summarizer.models import (
+    ActionItem,
+    Decision,
+    Entity,
+    ExtractionResult,
+    MeetingExtraction,
+    MeetingNote,
+    Transcript,
+    Usage,
+)
+from summarizer.noteparse import FENCE, parse_note, source_link, split_note
+from summarizer.pipeline import Pipeline
+from summarizer.reader import repair_mojibake
+from summarizer.render import GENERATED_TAG, dump_frontmatter
+from summarizer.render import source_link as render_source_link
+
+HISTORY_DIR = "history"
+DEFAULT_HISTORY = 10  # previous versions kept per note; older ones are deleted
+TRANSCRIPT_SUFFIXES = frozenset({".txt", ".md", ".vtt", ".srt", ".json"})
+PARSED_ENGINE = "parsed"  # the record of a note regenerated from itself: always --stale afterwards
+
+
+@dataclass
+class Outcome:
+    """What regenerating one note did (or, in a dry run, would do)."""
+
+    note: Path
+    rel: str
+    changed: bool = False
+    written: bool = False
+    diff: str = ""
+    origin: str = ""  # model | cache | stored extraction | parsed note
+    relinked: tuple[str, str] | None = None  # (old source_ref, new source_ref)
+    history: Path | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    def describe(self) -> str:
+        """One short line for the report."""
+        verb = ("would update" if not self.written else "updated") if self.changed else "unchanged"
+        parts = [f"{verb} ({self.origin})"]
+        if self.relinked:
+            parts.append(f"transcript relinked to {self.relinked[1]}")
+        return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- choosing notes
+
+
+def _walk_notes(root: Path) -> Iterator[Path]:
+    """Every `.md` file in the vault, skipping hidden folders (.obsidian, .summarizer, .git)."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.lower().endswith(".md") and not name.startswith("."):
+                yield Path(folder) / name
+
+
+def _tags(data: dict[str, object]) -> list[str]:
+    tags = data.get("tags")
+    if isinstance(tags, str):
+        return [tags]
+    return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
+def note_date(data: dict[str, object]) -> dt.date | None:
+    value = data.get("date")
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def generated_notes(root: Path) -> list[Path]:
+    """Notes whose frontmatter tags include `generated` (what `--all` means)."""
+    from summarizer.vault_index import read_frontmatter
+
+    out: list[Path] = []
+    for path in _walk_notes(root):
+        data = read_frontmatter(path)
+        if data is not None and GENERATED_TAG in _tags(data):
+            out.append(path)
+    return out
+
+
+def is_stale(pipeline: Pipeline, rel: str) -> bool:
+    """Made by another prompt version, model or template than the current ones, or unknown to the store."""
+    record = pipeline.store.note_record(rel)
+    if record is None:
+        return True
+    return (
+        record.get("prompt_version") != pipeline.engine.prompt_version
+        or record.get("model") != pipeline.engine.model
+        or record.get("template_version") != pipeline.template_version
+    )
+
+
+def select_notes(
+    pipeline: Pipeline,
+    paths: Iterable[Path],
+    *,
+    all_notes: bool = False,
+    since: dt.date | None = None,
+    stale: bool = False,
+) -> list[Path]:
+    """The given notes, or every generated note; then only those dated `since` or later, and/or stale."""
+    from summarizer.vault_index import read_frontmatter
+
+    chosen = [p.resolve() for p in paths]
+    if not chosen and (all_notes or since is not None or stale):
+        chosen = generated_notes(pipeline.vault.root)
+    out: list[Path] = []
+    for path in dict.fromkeys(chosen):
+        if since is not None:
+            data = read_frontmatter(path) if path.is_file() else None
+            date = note_date(data) if data else None
+            if date is None or date < since:
+                continue
+        if stale and not is_stale(pipeline, pipeline.vault.relative(path)):
+            continue
+        out.append(path)
+    return out
+
+
+# --------------------------------------------------------------------------- the transcript
+
+
+def relink(text: str, source_ref: str) -> str:
+    """Point the frontmatter `source_ref` and the body's Source link at `source_ref`.
+
+    The frontmatter is re-dumped only when its value changes, so an untouched
+    note keeps its bytes.
+    """
+    split = split_note(text)
+    head = text[: len(text) - len(split.body)]
+    if split.data.get("source_ref") != source_ref:
+        data = dict(split.data)
+        data["source_ref"] = source_ref
+        head = f"{FENCE}\n{dump_frontmatter(data)}{FENCE}\n"
+    link = render_source_link(source_ref, PurePosixPath(source_ref).stem)
+    lines = split.body.split("\n")
+    found = source_link(split.body)
+    if found is not None:
+        for index, line in enumerate(lines):
+            if source_link(line) is not None:
+                lines[index] = f"*Source: {link}*"
+                break
+    return head + "\n".join(lines)
+
+
+def _candidates(pipeline: Pipeline) -> list[Path]:
+    """Transcript-like files in the inbox and the archive (each folder once)."""
+    s = pipeline.resolved.settings
+    roots: list[Path] = []
+    for folder in (s.inbox, s.archive):
+        try:
+            root = pipeline.vault.inside(folder)
+        except VaultError:
+            continue
+        if root.is_dir() and not any(root == r or r in root.parents for r in roots):
+            roots = [r for r in roots if root not in r.parents] + [root]
+    files: list[Path] = []
+    for root in roots:
+        files.extend(sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TRANSCRIPT_SUFFIXES))
+    return files
+
+
+def locate_transcript(pipeline: Pipeline, note: Path, refs: list[str], recorded_hash: str | None) -> Path:
+    """The transcript: at a reference, else by file name, else by content hash in the inbox/archive."""
+    for ref in refs:
+        try:
+            path = pipeline.vault.inside(ref)
+        except VaultError:
+            continue
+        if path.is_file():
+            return path
+    files = _candidates(pipeline)
+    names = {PurePosixPath(ref).name for ref in refs}
+    for path in files:
+        if path.name in names:
+            return path
+    if recorded_hash:
+        for path in files:
+            try:
+                if pipeline.read(path).content_hash() == recorded_hash:
+                    return path
+            except SummarizerError:
+                continue
+    where = " or ".join(dict.fromkeys(refs)) or "(no source_ref)"
+    s = pipeline.resolved.settings
+    raise TranscriptError(
+        f"transcript not found: not at {where}, nor by name or content in {s.inbox}/ or {s.archive}/; "
+        "note left untouched",
+        pipeline.vault.relative(note),
+    )
+
+
+# --------------------------------------------------------------------------- history
+
+
+def keep_history(pipeline: Pipeline, note: Path, data: bytes, limit: int = DEFAULT_HISTORY) -> Path:
+    """Save a note's previous bytes as `.summarizer/history/<note path>/<UTC time>.md`; keep the last `limit`."""
+    folder = pipeline.vault.state_dir / HISTORY_DIR / pipeline.vault.relative(note)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = folder / f"{stamp}.md"
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{stamp}-{n}.md"
+    target.write_bytes(data)
+    versions = sorted(folder.glob("*.md"))
+    for old in versions[: max(0, len(versions) - max(1, limit))]:
+        old.unlink(missing_ok=True)
+    return target
+
+
+# --------------------------------------------------------------------------- one note
+
+
+def extraction_of(note: MeetingNote) -> MeetingExtraction:
+    """A parsed note as the extraction that would make it (stored so `--render-only` works next time)."""
+    return MeetingExtraction(
+        title=note.title,
+        meeting_date=note.date.isoformat() if note.date else None,
+        note_type=note.note_type,
+        account=note.account,
+        account_category=note.account_category,
+        participants=note.participants,
+        summary=note.summary,
+        action_items=[
+            ActionItem(
+                text=t.text,
+                owner=t.owner,
+                due=t.due.isoformat() if t.due else None,
+                priority=t.priority,
+                evidence="",
+            )
+            for t in note.action_items
+        ],
+        decisions=[Decision(text=d.text, evidence="") for d in note.decisions],
+        key_information=note.key_information,
+        related=[Entity(name=r, kind="concept") for r in note.related],
+    )
+
+
+@dataclass
+class Regenerator:
+    pipeline: Pipeline
+    render_only: bool = False
+    dry_run: bool = False
+    history: int = DEFAULT_HISTORY
+
+    def _generated(self, note: MeetingNote) -> MeetingNote:
+        """The note as we would have generated it: every task in the status we write."""
+        status = self.pipeline.resolved.settings.task_status
+        tasks = [t.model_copy(update={"status": status}) for t in note.action_items]
+        return note.model_copy(update={"action_items": tasks})
+
+    def _parse(self, text: str, rel: str) -> MeetingNote:
+        return parse_note(text, task_tags=self.pipeline.resolved.settings.task_tags, where=rel)
+
+    def regenerate(self, note: Path, progress: Any = None) -> Outcome:
+        """Regenerate one note (or, dry-run, work out the diff); raises a SummarizerError naming it."""
+        p = self.pipeline
+        if not note.is_file():
+            raise NoteParseError("no such note", note)
+        if not p.vault.contains(note):
+            raise VaultError("not inside the vault", note)
+        rel = p.vault.relative(note)
+        outcome = Outcome(note=note, rel=rel)
+        raw = note.read_bytes()
+        try:
+            original = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise NoteParseError(f"not UTF-8 text (byte {err.start})", rel) from err
+        theirs = repair_mojibake(original.lstrip("\ufeff").replace("\r\n", "\n"))
+        split = split_note(theirs, rel)
+        link = source_link(split.body)
+        refs = [r for r in (split.data.get("source_ref"), link[0] if link else None) if isinstance(r, str) and r]
+        record = p.store.note_record(rel)
+        transcript_path = locate_transcript(p, note, refs, record.get("transcript_hash") if record else None)
+        ref = p.vault.relative(transcript_path)
+        if refs and refs[0] != ref:
+            outcome.relinked = (refs[0], ref)
+        theirs = relink(theirs, ref)
+
+        parsed: MeetingNote | None = None
+        if record and record.get("rendered"):
+            base = relink(str(record["rendered"]), ref)
+        else:
+            parsed = self._parse(theirs, rel)
+            base = p.render(self._generated(parsed))
+
+        transcript: Transcript | None = None
+        stored = bool(record and record.get("extraction") and record.get("engine") != PARSED_ENGINE)
+        if self.render_only and stored and record:
+            result = ExtractionResult.model_validate(record["extraction"])
+            transcript = p.read(transcript_path)
+            ours_note = p.compose(transcript, result, ref)
+            outcome.origin = "stored extraction"
+        elif self.render_only:
+            # Nothing the model said is stored: the last generated text (else the note) is the source.
+            ours_note = self._generated(parsed or self._parse(base, rel))
+            result = ExtractionResult(
+                extraction=extraction_of(ours_note), engine=PARSED_ENGINE, model="", prompt_version=""
+            )
+            outcome.origin = "parsed note"
+        else:
+            transcript = p.read(transcript_path)
+            if progress is not None:
+                progress("summarising")
+            result, cached = p.extract(transcript, label=rel, progress=progress)
+            ours_note = p.compose(transcript, result, ref)
+            outcome.origin = "cache" if cached else "model"
+            outcome.usage = Usage() if cached else result.usage
+        ours = p.render(ours_note)
+        merged = merge_note(base, theirs, ours)
+
+        outcome.changed = merged != original
+        if outcome.changed:
+            lines = difflib.unified_diff(
+                original.splitlines(), merged.splitlines(), fromfile=f"a/{rel}", tofile=f"b/{rel}", lineterm=""
+            )
+            outcome.diff = "".join(line + "\n" for line in lines)
+        if self.dry_run:
+            return outcome
+        if outcome.changed:
+            outcome.history = keep_history(p, note, raw, self.history)
+            p.vault.write_atomic(note, merged)
+            outcome.written = True
+        if transcript is None:
+            try:
+                transcript = p.read(transcript_path)
+            except SummarizerError:
+                transcript = None
+        digest = transcript.content_hash() if transcript else str((record or {}).get("transcript_hash") or "")
+        p.store.record_note(rel, digest, ref, result, p.template_version, ours)
+        return outcome
