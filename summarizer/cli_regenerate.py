@@ -53,13 +53,21 @@ def register(app: typer.Typer) -> None:
         ] = 10,
         model: Annotated[str | None, typer.Option("--model", help="Model name (overrides SUMMARIZER_MODEL).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+        wait: Annotated[
+            bool, typer.Option("--wait", help="Wait for another run on this vault instead of exiting.")
+        ] = False,
     ) -> None:
         """Regenerate notes, keeping what the person changed (ticks, edits, added lines and keys)."""
         from summarizer.cli import err, flags, parse_date_option, run
 
         def action() -> int:
+            from contextlib import nullcontext
+
             from summarizer.errors import ConfigError
+            from summarizer.inbox import install_limiter, vault_lock
             from summarizer.pipeline import Pipeline, resolve_vault
+            from summarizer.runner import AdaptiveLimiter
+            from summarizer.vault import Vault
 
             paths = list(notes or [])
             if not paths and not (all_notes or since or stale):
@@ -73,14 +81,20 @@ def register(app: typer.Typer) -> None:
             except ConfigError:
                 raise ConfigError(f"--since must be YYYY-MM-DD, got {since!r}") from None
             resolved = _resolve(paths, vault)
-            pipeline = Pipeline.open(resolve_vault(vault, resolved), flags(model))
-            try:
-                if not render_only:
-                    for notice in pipeline.notices:
-                        err(notice)
-                return _run(pipeline, resolved, all_notes, since_date, stale, render_only, dry_run, keep, as_json)
-            finally:
-                pipeline.close()
+            root = Vault.open(resolve_vault(vault, resolved))
+            # Writes share the inbox's vault lock, so a regenerate never races an inbox run on a note.
+            with nullcontext() if dry_run else vault_lock(root, wait, err):
+                limiter = AdaptiveLimiter(1)
+                pipeline = Pipeline.open(root.root, flags(model), on_http_status=limiter.observe)
+                try:
+                    if not render_only:
+                        for notice in pipeline.notices:
+                            err(notice)
+                    limiter.resize(pipeline.resolved.settings.concurrency)
+                    install_limiter(pipeline, limiter)
+                    return _run(pipeline, resolved, all_notes, since_date, stale, render_only, dry_run, keep, as_json)
+                finally:
+                    pipeline.close()
 
         code = run(action)
         if code:

@@ -260,3 +260,17 @@ def test_some_failed_exits_1_and_the_others_are_written(tmp_path: Path) -> None:
     assert "transcript not found" in items["Meetings/broken.md"]["error"]
     assert items[REF_NOTE]["status"] == "done"
     assert note.read_bytes() == (SEED / "consistent-note.md").read_bytes()
+
+
+def test_a_run_holding_the_vault_lock_stops_a_writing_regenerate(tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    vault, note = _reference_vault(tmp_path)
+    (vault / ".summarizer").mkdir(exist_ok=True)
+    before = note.read_bytes()
+    with FileLock(str(vault / ".summarizer" / "inbox.lock")):
+        locked = cli("regenerate", note, "--vault", vault, "--render-only")
+        dry = cli("regenerate", note, "--vault", vault, "--render-only", "--dry-run")
+    assert locked.exit_code == 2 and "vault lock" in locked.stderr
+    assert note.read_bytes() == before
+    assert dry.exit_code == 0  # a dry run writes no note, so it does not wait for the lock
