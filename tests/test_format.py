@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from summarizer.markdown import inline, link_target, safe_filename, slugify
-from summarizer.models import Task
+from summarizer.models import MeetingNote, Task
+from summarizer.render import dump_frontmatter, frontmatter
 from summarizer.tasks import format_task, parse_task
 
 REFERENCE = "- [?] Meet VAST CEO Renan to quantify offer risks. @Myself 📅 2025-10-26 🔺 #task #proposed"
@@ -74,10 +75,27 @@ def test_link_targets_have_no_link_syntax(text: str) -> None:
 
 
 @given(texts)
-def test_yaml_frontmatter_always_round_trips(text: str) -> None:
-    data = {"title": text, "participants": [text]}
-    dumped = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    assert yaml.safe_load(dumped) == data
+def test_frontmatter_is_always_valid_yaml_that_reads_back(text: str) -> None:
+    """Model text in every frontmatter field; PyYAML itself mangles U+0085, which one_line removes."""
+    note = MeetingNote(
+        title=text,
+        date=None,
+        note_type="people",
+        account=text,
+        account_category=None,
+        participants=[text],
+        summary="",
+        action_items=[],
+        decisions=[],
+        key_information=[],
+        related=[],
+        source_ref="Inbox/x.md",
+        tags=["generated"],
+    )
+    data = frontmatter(note)
+    block = dump_frontmatter(data)
+    assert yaml.safe_load(block) == data
+    assert "\n---" not in "\n" + block
 
 
 def test_safe_filename_rules() -> None:
