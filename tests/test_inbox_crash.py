@@ -1,0 +1,207 @@
+"""Kill real `summarizer inbox` runs (separate processes) at every step, then run again.
+
+Each crash run is `python -m summarizer.cli inbox ...` in a subprocess. It dies either at a
+named step (`SUMMARIZER_CRASH_AT=<step>:<n>` makes inbox.py call `os._exit(137)` there, as
+abruptly as kill -9) or from a real SIGKILL sent while the loopback server is holding its
+request. After every crash: nothing lost. After the next run: every transcript archived with
+exactly one note pointing at it, no temp files, no duplicate notes, no extra model calls.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import fakeopenai as fo
+from tests.fakeopenai import FakeOpenAI
+from tests.helpers import cli
+from tests.test_inbox import archived, by_topic, check_vault, inbox_names, inbox_vault, meeting, notes, state
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPICS = ["kiwi", "fig", "lime", "plum"]
+FILES = {f"2026-03-0{i} - {t}.txt": meeting(t) for i, t in enumerate(TOPICS, 1)}
+FILES["zz copy of kiwi.txt"] = meeting("kiwi")  # same content as the first: archived as a duplicate
+UNIQUE = len(set(FILES.values()))
+
+
+@pytest.fixture(autouse=True)
+def no_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUMMARIZER_INBOX_SETTLE", "0")
+
+
+def spawn(vault: Path, *args: str, crash_at: str | None = None) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    if crash_at:
+        env["SUMMARIZER_CRASH_AT"] = crash_at
+    return subprocess.Popen(
+        [sys.executable, "-m", "summarizer.cli", "inbox", "--vault", str(vault), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def assert_nothing_lost(vault: Path) -> None:
+    """Mid-crash state: every original is in the inbox or the archive, and no note is doubled."""
+    archived_texts = [p.read_text(encoding="utf-8") for p in archived(vault)]
+    present = set(inbox_names(vault))
+    for name, text in FILES.items():
+        assert name in present or text in archived_texts, f"{name} lost"
+    refs = [n.read_text(encoding="utf-8").split("source_ref: ", 1)[1].split("\n", 1)[0] for n in notes(vault)]
+    assert len(refs) == len(set(refs)), f"two notes for one transcript: {refs}"
+
+
+def finish_and_check(vault: Path, fake: FakeOpenAI) -> None:
+    result = cli("inbox", "--vault", vault)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert check_vault(vault, FILES) == dict.fromkeys(FILES, "archive")
+    assert len(notes(vault)) == UNIQUE
+    assert not state(vault, "SELECT * FROM inbox_transcripts WHERE status != 'done'")
+    assert fake.errors == []
+
+
+STEPS = [
+    "after-plan:1",
+    "after-plan:3",
+    "after-note-write:1",
+    "after-note-write:2",
+    "after-note-recorded:1",
+    "after-note-recorded:4",
+    "after-move:1",
+    "after-move:3",
+    "after-done:2",
+    "after-duplicate-plan:1",
+    "after-duplicate-move:1",
+]
+
+
+@pytest.mark.parametrize("concurrency", ["1", "3"])
+@pytest.mark.parametrize("crash_at", STEPS)
+def test_killed_at_a_step_the_next_run_finishes_without_loss_or_duplicates(
+    tmp_path: Path, model_env: FakeOpenAI, crash_at: str, concurrency: str
+) -> None:
+    vault = inbox_vault(tmp_path / "vault", FILES)
+    model_env.default = fo.responder(by_topic)
+
+    run = spawn(vault, "--concurrency", concurrency, crash_at=crash_at)
+    out, err = run.communicate(timeout=120)
+
+    assert run.returncode == 137, f"expected a crash at {crash_at}: {out}\n{err}"
+    assert_nothing_lost(vault)
+    finish_and_check(vault, model_env)
+    # Every extraction was cached before any file was touched: the crash cost no second call.
+    assert len(model_env.chat_requests()) == UNIQUE
+
+
+def test_a_kill_mid_write_leaves_a_temp_file_that_recovery_removes(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    vault = inbox_vault(tmp_path / "vault", FILES)
+    model_env.default = fo.responder(by_topic)
+    run = spawn(vault, "--concurrency", "1", crash_at="after-plan:1")
+    run.communicate(timeout=120)
+    assert run.returncode == 137
+    (planned,) = state(vault, "SELECT note_path FROM inbox_transcripts WHERE status = 'planned'")
+    note = vault / planned[0]
+    assert not note.exists()
+    # What write_atomic leaves when killed between creating its temp file and renaming it:
+    stray = note.parent / f".{note.name}.k1ll3d.tmp"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_text("half a no", encoding="utf-8")
+
+    finish_and_check(vault, model_env)
+    assert not stray.exists()
+
+
+def test_killed_after_note_write_the_note_is_adopted_not_rewritten(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    vault = inbox_vault(tmp_path / "vault", FILES)
+    model_env.default = fo.responder(by_topic)
+    run = spawn(vault, "--concurrency", "1", crash_at="after-note-write:1")
+    run.communicate(timeout=120)
+    assert run.returncode == 137
+    (written,) = notes(vault)
+    written.write_text(written.read_text(encoding="utf-8") + "\nMy own edit.\n", encoding="utf-8")
+
+    result = cli("inbox", "--vault", vault)
+
+    assert result.exit_code == 0
+    assert "recovered: archived" in result.stderr
+    assert "My own edit." in written.read_text(encoding="utf-8")  # the note was kept, not redone
+    assert check_vault(vault, FILES) == dict.fromkeys(FILES, "archive")
+    assert len(notes(vault)) == UNIQUE
+
+
+class HoldAfter:
+    """Answer the first `free` chat requests at once; hold the next one (and signal) until the
+    server stops, so the test knows the run is mid-flight when it sends SIGKILL."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self.seen = 0
+        self.held = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> fo.Behaviour:
+        with self._lock:
+            self.seen += 1
+            hold = self.seen > self.free
+        if hold:
+            self.held.set()
+            return fo.delayed(600, by_topic(body))
+        return by_topic(body)
+
+
+@pytest.mark.parametrize("concurrency", ["1", "3"])
+def test_sigkill_while_the_server_holds_a_request_then_again_until_done(
+    tmp_path: Path, model_env: FakeOpenAI, concurrency: str
+) -> None:
+    vault = inbox_vault(tmp_path / "vault", FILES)
+    kills = 0
+    for free in range(UNIQUE + 1):
+        hold = HoldAfter(free)
+        model_env.default = fo.responder(hold)
+        run = spawn(vault, "--concurrency", concurrency)
+        while not hold.held.wait(0.05):
+            if run.poll() is not None:
+                break
+        if run.poll() is None:
+            os.kill(run.pid, signal.SIGKILL)
+            kills += 1
+        _, err = run.communicate(timeout=120)
+        assert run.returncode in (0, -signal.SIGKILL), err
+        assert_nothing_lost(vault)
+        if run.returncode == 0:
+            break
+    assert kills >= UNIQUE - 1
+    model_env.default = fo.responder(by_topic)
+    finish_and_check(vault, model_env)
+
+
+def test_wait_queues_behind_the_run_holding_the_lock(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    from filelock import FileLock
+
+    vault = inbox_vault(tmp_path / "vault", {"2026-03-02 - kiwi.txt": meeting("kiwi")})
+    model_env.default = fo.responder(by_topic)
+    (vault / ".summarizer").mkdir(exist_ok=True)
+    (vault / ".summarizer" / "inbox.pid").write_text("777", encoding="utf-8")
+    lock = FileLock(str(vault / ".summarizer" / "inbox.lock"))
+    lock.acquire()
+    try:
+        run = spawn(vault, "--wait")
+        assert run.stderr is not None
+        line = run.stderr.readline()
+        assert "waiting for the vault lock held by pid 777" in line
+        assert model_env.requests == []
+    finally:
+        lock.release()
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert inbox_names(vault) == [] and len(notes(vault)) == 1
