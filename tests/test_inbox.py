@@ -13,6 +13,8 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from tests import fakeopenai as fo
 from tests.fakeopenai import FakeOpenAI
 from tests.helpers import cli, make_vault, snapshot
 
+ROOT = Path(__file__).resolve().parent.parent
 ARCHIVE = "Inbox/_archive"
 TOPIC = re.compile(r"today's topic is (\w+)", re.I)
 
@@ -154,6 +157,22 @@ def check_vault(vault: Path, originals: dict[str, str]) -> dict[str, str]:
         noted = [h for h in homes if h.relative_to(vault).as_posix() in refs]
         assert len(noted) == 1, f"content of {name} should have exactly one note, has {len(noted)}"
     return where
+
+
+def spawn_inbox(vault: Path, *args: str, crash_at: str | None = None) -> subprocess.Popen[str]:
+    """`summarizer inbox` as a separate process (a real run the tests can kill), same environment."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    if crash_at:
+        env["SUMMARIZER_CRASH_AT"] = crash_at
+    return subprocess.Popen(
+        [sys.executable, "-m", "summarizer.cli", "inbox", "--vault", str(vault), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture(autouse=True)

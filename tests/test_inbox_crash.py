@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,9 +20,18 @@ import pytest
 from tests import fakeopenai as fo
 from tests.fakeopenai import FakeOpenAI
 from tests.helpers import cli
-from tests.test_inbox import archived, by_topic, check_vault, inbox_names, inbox_vault, meeting, notes, state
+from tests.test_inbox import (
+    archived,
+    by_topic,
+    check_vault,
+    inbox_names,
+    inbox_vault,
+    meeting,
+    notes,
+    spawn_inbox,
+    state,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ["kiwi", "fig", "lime", "plum"]
 FILES = {f"2026-03-0{i} - {t}.txt": meeting(t) for i, t in enumerate(TOPICS, 1)}
 FILES["zz copy of kiwi.txt"] = meeting("kiwi")  # same content as the first: archived as a duplicate
@@ -34,21 +41,6 @@ UNIQUE = len(set(FILES.values()))
 @pytest.fixture(autouse=True)
 def no_settle(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUMMARIZER_INBOX_SETTLE", "0")
-
-
-def spawn(vault: Path, *args: str, crash_at: str | None = None) -> subprocess.Popen[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT)
-    if crash_at:
-        env["SUMMARIZER_CRASH_AT"] = crash_at
-    return subprocess.Popen(
-        [sys.executable, "-m", "summarizer.cli", "inbox", "--vault", str(vault), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def assert_nothing_lost(vault: Path) -> None:
@@ -93,7 +85,7 @@ def test_killed_at_a_step_the_next_run_finishes_without_loss_or_duplicates(
     vault = inbox_vault(tmp_path / "vault", FILES)
     model_env.default = fo.responder(by_topic)
 
-    run = spawn(vault, "--concurrency", concurrency, crash_at=crash_at)
+    run = spawn_inbox(vault, "--concurrency", concurrency, crash_at=crash_at)
     out, err = run.communicate(timeout=120)
 
     assert run.returncode == 137, f"expected a crash at {crash_at}: {out}\n{err}"
@@ -106,7 +98,7 @@ def test_killed_at_a_step_the_next_run_finishes_without_loss_or_duplicates(
 def test_a_kill_mid_write_leaves_a_temp_file_that_recovery_removes(tmp_path: Path, model_env: FakeOpenAI) -> None:
     vault = inbox_vault(tmp_path / "vault", FILES)
     model_env.default = fo.responder(by_topic)
-    run = spawn(vault, "--concurrency", "1", crash_at="after-plan:1")
+    run = spawn_inbox(vault, "--concurrency", "1", crash_at="after-plan:1")
     run.communicate(timeout=120)
     assert run.returncode == 137
     (planned,) = state(vault, "SELECT note_path FROM inbox_transcripts WHERE status = 'planned'")
@@ -124,7 +116,7 @@ def test_a_kill_mid_write_leaves_a_temp_file_that_recovery_removes(tmp_path: Pat
 def test_killed_after_note_write_the_note_is_adopted_not_rewritten(tmp_path: Path, model_env: FakeOpenAI) -> None:
     vault = inbox_vault(tmp_path / "vault", FILES)
     model_env.default = fo.responder(by_topic)
-    run = spawn(vault, "--concurrency", "1", crash_at="after-note-write:1")
+    run = spawn_inbox(vault, "--concurrency", "1", crash_at="after-note-write:1")
     run.communicate(timeout=120)
     assert run.returncode == 137
     (written,) = notes(vault)
@@ -168,7 +160,7 @@ def test_sigkill_while_the_server_holds_a_request_then_again_until_done(
     for free in range(UNIQUE + 1):
         hold = HoldAfter(free)
         model_env.default = fo.responder(hold)
-        run = spawn(vault, "--concurrency", concurrency)
+        run = spawn_inbox(vault, "--concurrency", concurrency)
         while not hold.held.wait(0.05):
             if run.poll() is not None:
                 break
@@ -195,7 +187,7 @@ def test_wait_queues_behind_the_run_holding_the_lock(tmp_path: Path, model_env: 
     lock = FileLock(str(vault / ".summarizer" / "inbox.lock"))
     lock.acquire()
     try:
-        run = spawn(vault, "--wait")
+        run = spawn_inbox(vault, "--wait")
         assert run.stderr is not None
         line = run.stderr.readline()
         assert "waiting for the vault lock held by pid 777" in line
