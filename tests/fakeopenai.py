@@ -25,6 +25,7 @@ Steps 1 and 2 do not consume a queued behaviour.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import email.parser
 import email.policy
@@ -162,11 +163,11 @@ def _error_body(message: str, type_: str, param: str | None = None, code: str | 
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-class Behaviour:
+class Behaviour(abc.ABC):
     """How the server answers one chat request. Build them with the functions below."""
 
-    def outcome(self, call: ChatCall) -> Outcome:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def outcome(self, call: ChatCall) -> Outcome: ...
 
 
 @dataclass(frozen=True, repr=False)
