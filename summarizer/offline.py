@@ -49,7 +49,7 @@ from summarizer.models import (
     Usage,
 )
 
-VERSION = "1"  # bump when the rules change: it is part of the extraction cache key
+VERSION = "2"  # bump when the rules change: it is part of the extraction cache key
 ENGINE = "offline"
 MODEL = "offline"
 PROMPT_VERSION = f"offline-{VERSION}"
@@ -309,8 +309,8 @@ def resolve_deadline(sentence: str, meeting: dt.date | None) -> tuple[dt.date | 
     * "<weekday>", "this/next/coming <weekday>" -> the first such day strictly after the meeting
       (people say "next Friday" for both readings; the earlier one is the safer deadline);
     * "this week"/"end of the week" -> that week's Friday (the meeting date if already past Friday);
-    * "next week" -> Monday of the following week (the earliest reading, so nothing is late);
-      "end of next week" -> Friday of the following week;
+    * "next week" and "end of next week" -> Friday of the following week (the LLM prompt's rule too,
+      so both engines date a task alike);
     * "end of the month" -> its last day; "next month" -> the 1st of the next month;
       "end of next month" -> the last day of the next month;
     * "in N days/weeks" -> meeting date + N days/weeks;
@@ -350,9 +350,7 @@ def _resolve(kind: str, m: re.Match[str], meeting: dt.date | None) -> dt.date | 
         return meeting + dt.timedelta(days=1)
     if kind == "this_week":
         return meeting + dt.timedelta(days=max(0, 4 - meeting.weekday()))
-    if kind == "next_week":
-        return monday_next
-    if kind == "end_next_week":
+    if kind in ("next_week", "end_next_week"):
         return monday_next + dt.timedelta(days=4)
     if kind == "end_month":
         return meeting.replace(day=calendar.monthrange(meeting.year, meeting.month)[1])

@@ -54,7 +54,7 @@ def test_commitments_get_owner_and_resolved_deadline() -> None:
     items = _by_text(make(PLANNING))
     assert items == {
         "Send the revised quote to Acme Corp": ("Bob Marsh", "2024-03-08"),  # the Friday after Wednesday
-        "Update the runbook": ("Carol Diaz", "2024-03-11"),  # addressed by name; Monday of next week
+        "Update the runbook": ("Carol Diaz", "2024-03-15"),  # addressed by name; Friday of next week
         "Book the training room": ("Bob Marsh", "2024-03-07"),  # nobody named: the one who said yes
         "Draft the rollback checklist": ("Carol Diaz", "2024-03-31"),  # QMSum "I 'm" handled
     }
@@ -160,7 +160,7 @@ def test_diarisation_labels_are_kept() -> None:
         ("I'll do it today", "2024-03-06"),
         ("I'll do it tomorrow", "2024-03-07"),
         ("I'll do it by end of the week", "2024-03-08"),
-        ("I'll do it next week", "2024-03-11"),  # Monday of next week
+        ("I'll do it next week", "2024-03-15"),  # Friday of next week, as the LLM prompt says
         ("I'll do it by the end of next week", "2024-03-15"),
         ("I'll do it by the end of the month", "2024-03-31"),
         ("I'll do it by the end of next month", "2024-04-30"),
