@@ -752,11 +752,18 @@ def run_inbox(
                 if left:
                     say(f"{len(left)} transcript(s) not from a batch are left for a normal run")
             ordered = run.order(candidates)
+            if ordered and pipeline.engine.name != "offline":
+                # Build the vault index now, before this run writes any note: the names it offers the
+                # model are part of the extraction cache key, so every item of the run (and a re-run
+                # after a crash) must see the same index.
+                pipeline.index  # noqa: B018
             if options.batch and not options.dry_run:
                 report = batchapi.submit(pipeline, run, ordered)
             else:
                 fn = run.dry_run if options.dry_run else run.process
-                runner: Runner[Candidate] = Runner(fn, lambda c: c.name, workers=workers, display=display)
+                # Twice as many workers as request slots: while the limiter's slots are busy, the
+                # spare workers read, plan and write notes, so no slot waits for CPU work.
+                runner: Runner[Candidate] = Runner(fn, lambda c: c.name, workers=2 * workers, display=display)
                 report = runner.run(ordered)
             report.results = [*scan.skipped, *report.results]
             report.wall_seconds = time.perf_counter() - started

@@ -10,8 +10,8 @@ that renders as a table or as JSON.
 `AdaptiveLimiter` bounds how many model requests are in flight across the
 whole run. The SDK already retries 429s with the server's `retry-after`; the
 limiter adds AIMD on top so the run stops pushing once the provider says
-"too many": it halves the limit on a 429 (at most once per round of
-requests already in flight) and adds one back after a run of successes.
+"too many": it halves the limit on a 429 (once per round: a 429 on a
+request sent before the last cut does not cut again) and adds one back after a run of successes.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ Status = Literal["done", "skipped", "failed"]
 STATUSES: tuple[Status, ...] = ("done", "skipped", "failed")
 T = TypeVar("T")
 ProgressFn = Callable[[str], None]
+FAST_RUN = 2  # successes per +1 while regaining what a cut gave away
+PROBE_RUNS = 4  # x limit successes per +1 beyond the level that drew the last 429
 
 
 # ---------------------------------------------------------------------------- adaptive limiter
@@ -58,14 +60,17 @@ class AdaptiveLimiter:
         self.decreases = 0
         self.increases = 0
         self._successes = 0
-        self._ignore = 0  # answers still due from requests sent before the last cut
+        self._epoch = 0  # bumped by each cut; a request remembers the epoch it was sent in
+        self._local = threading.local()
+        self._served_since_cut = True
+        self._known_good = self.maximum  # below this, regrow quickly
 
     def resize(self, maximum: int) -> None:
         """Set a new ceiling (and start there), e.g. once the run's concurrency is known."""
         with self._cond:
             self.maximum = max(1, maximum)
             self.minimum = min(self.minimum, self.maximum)
-            self.limit = self.maximum
+            self.limit = self._known_good = self.maximum
             self._cond.notify_all()
 
     def acquire(self) -> None:
@@ -74,6 +79,7 @@ class AdaptiveLimiter:
                 self._cond.wait()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._local.epoch = self._epoch
 
     def release(self) -> None:
         with self._cond:
@@ -89,26 +95,35 @@ class AdaptiveLimiter:
             self.release()
 
     def observe(self, status: int) -> None:
-        """React to one HTTP answer: 429 cuts the limit, a 2xx counts toward growing it."""
+        """React to one HTTP answer: 429 cuts the limit, a 2xx counts toward growing it.
+
+        Growth is one step per run of successes: a short run (`FAST_RUN`) while below the level
+        where the last 429 struck (getting back what the cut gave away), a long one
+        (`PROBE_RUNS` x the limit) at or above it (probing carefully for more room).
+        """
         with self._cond:
             if status == 429:
                 self.rate_limited += 1
                 self._successes = 0
-                if self._ignore > 0:
-                    # Part of the same burst: the cut already accounts for it.
-                    self._ignore -= 1
+                sent_in = getattr(self._local, "epoch", None)
+                if (sent_in is not None and sent_in < self._epoch) or not self._served_since_cut:
+                    # Sent before the last cut (the SDK is retrying it), or nothing got through since
+                    # that cut (the provider's window is simply full; retry-after handles the wait).
                     return
+                self._served_since_cut = False
+                self._known_good = max(self.minimum, min(self.limit, self.in_flight) - 1)
                 new = max(self.minimum, self.limit // 2)
                 if new < self.limit:
                     self.limit = new
                     self.decreases += 1
-                self._ignore = max(self.in_flight - 1, 0)
+                self._epoch += 1
                 return
-            if self._ignore > 0:
-                self._ignore -= 1
+            if 200 <= status < 300:
+                self._served_since_cut = True
             if 200 <= status < 300 and self.limit < self.maximum:
                 self._successes += 1
-                if self._successes >= (self._grow_after or self.limit):
+                run = self._grow_after or (FAST_RUN if self.limit < self._known_good else PROBE_RUNS * self.limit)
+                if self._successes >= run:
                     self._successes = 0
                     self.limit += 1
                     self.increases += 1

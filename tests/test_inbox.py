@@ -516,22 +516,33 @@ def test_long_meeting_parts_share_the_runs_limit(tmp_path: Path, model_env: Fake
     check_vault(vault, files)
 
 
-def test_limiter_halves_once_per_burst_and_grows_back_after_successes() -> None:
+def test_limiter_halves_once_per_burst_then_regains_quickly_and_probes_slowly() -> None:
     limiter = AdaptiveLimiter(8)
     for _ in range(4):
         limiter.acquire()
     limiter.observe(429)
-    limiter.observe(429)  # the same burst: no second cut
+    limiter.observe(429)  # the SDK retrying a request sent before the cut: no second cut
     assert limiter.limit == 4 and limiter.decreases == 1
-    for _ in range(3):
-        limiter.observe(200)
-    limiter.observe(429)  # a new round after the burst drained: cut again
-    assert limiter.limit == 2
     for _ in range(4):
         limiter.release()
-    for _ in range(2 + 3):
+    for _ in range(4):
+        limiter.acquire()  # requests sent after the cut
+    limiter.observe(429)  # nothing got through since the cut: the window is just full, no cut
+    assert limiter.limit == 4
+    limiter.observe(200)
+    limiter.observe(429)  # some get through, some do not: overloaded, cut again
+    assert limiter.limit == 2 and limiter.decreases == 2
+    for _ in range(4):
+        limiter.release()
+    # 4 requests were in flight when the 429 came: 3 is the level known to work.
+    limiter.observe(200)
+    limiter.observe(200)
+    assert limiter.limit == 3  # below that level: +1 after a short run (2)
+    for _ in range(4 * 3 - 1):
         limiter.observe(200)
-    assert limiter.limit == 4  # +1 after 2 successes at limit 2, +1 after 3 at limit 3
+    assert limiter.limit == 3  # at it: +1 only after 4 x limit successes
+    limiter.observe(200)
+    assert limiter.limit == 4 and limiter.increases == 2
     limiter.resize(3)
     assert limiter.limit == 3
 

@@ -30,12 +30,14 @@ from tests.test_inbox import (
     notes,
     spawn_inbox,
     state,
+    topic_of,
 )
 
 TOPICS = ["kiwi", "fig", "lime", "plum"]
 FILES = {f"2026-03-0{i} - {t}.txt": meeting(t) for i, t in enumerate(TOPICS, 1)}
 FILES["zz copy of kiwi.txt"] = meeting("kiwi")  # same content as the first: archived as a duplicate
 UNIQUE = len(set(FILES.values()))
+TOPIC_OF_FILE = {name: next(t for t in TOPICS if t in text) for name, text in FILES.items()}
 
 
 @pytest.fixture(autouse=True)
@@ -90,9 +92,16 @@ def test_killed_at_a_step_the_next_run_finishes_without_loss_or_duplicates(
 
     assert run.returncode == 137, f"expected a crash at {crash_at}: {out}\n{err}"
     assert_nothing_lost(vault)
+    journaled = {
+        TOPIC_OF_FILE[r[0].rsplit("/", 1)[1]] for r in state(vault, "SELECT inbox_path FROM inbox_transcripts")
+    }
+    assert journaled
     finish_and_check(vault, model_env)
-    # Every extraction was cached before any file was touched: the crash cost no second call.
-    assert len(model_env.chat_requests()) == UNIQUE
+    # An extraction is cached before its journal row exists: whatever the crash interrupted after
+    # that point cost no second call (only requests still in flight at the kill are sent again).
+    asked = [topic_of(body) for body in model_env.chat_requests()]
+    assert all(asked.count(topic) == 1 for topic in journaled), asked
+    assert len(asked) < UNIQUE + 2 * int(concurrency)
 
 
 def test_a_kill_mid_write_leaves_a_temp_file_that_recovery_removes(tmp_path: Path, model_env: FakeOpenAI) -> None:
@@ -119,14 +128,16 @@ def test_killed_after_note_write_the_note_is_adopted_not_rewritten(tmp_path: Pat
     run = spawn_inbox(vault, "--concurrency", "1", crash_at="after-note-write:1")
     run.communicate(timeout=120)
     assert run.returncode == 137
-    (written,) = notes(vault)
-    written.write_text(written.read_text(encoding="utf-8") + "\nMy own edit.\n", encoding="utf-8")
+    written = notes(vault)  # one, or two when the spare worker got there too before the kill
+    assert written
+    for note in written:
+        note.write_text(note.read_text(encoding="utf-8") + "\nMy own edit.\n", encoding="utf-8")
 
     result = cli("inbox", "--vault", vault)
 
     assert result.exit_code == 0
     assert "recovered: archived" in result.stderr
-    assert "My own edit." in written.read_text(encoding="utf-8")  # the note was kept, not redone
+    assert all("My own edit." in n.read_text(encoding="utf-8") for n in written)  # kept, not redone
     assert check_vault(vault, FILES) == dict.fromkeys(FILES, "archive")
     assert len(notes(vault)) == UNIQUE
 
