@@ -10,6 +10,7 @@ exactly one note pointing at it, no temp files, no duplicate notes, no extra mod
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 from pathlib import Path
@@ -37,7 +38,8 @@ TOPICS = ["kiwi", "fig", "lime", "plum"]
 FILES = {f"2026-03-0{i} - {t}.txt": meeting(t) for i, t in enumerate(TOPICS, 1)}
 FILES["zz copy of kiwi.txt"] = meeting("kiwi")  # same content as the first: archived as a duplicate
 UNIQUE = len(set(FILES.values()))
-TOPIC_OF_FILE = {name: next(t for t in TOPICS if t in text) for name, text in FILES.items()}
+# Whole words: the transcript says "figures", which must not read as the topic "fig".
+TOPIC_OF_FILE = {name: next(t for t in TOPICS if re.search(rf"\b{t}\b", text)) for name, text in FILES.items()}
 
 
 @pytest.fixture(autouse=True)
