@@ -132,7 +132,7 @@ def request_body(engine: LLMEngine, prompt: Any) -> dict[str, Any]:
     """The chat request the pipeline would send in strict mode, as a Batch API body."""
     from openai.lib import type_to_response_format_param
 
-    params = engine.client._params(engine.output_tokens)  # same model/temperature/token limit/cache key
+    params = engine.client.request_params(engine.output_tokens)  # same model/temperature/token limit/cache key
     return {
         **params,
         "messages": prompt.messages("strict"),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from summarizer.cli_options import EngineOpt, ModelOpt, VaultOpt
 from summarizer.errors import ConfigError, SummarizerError
 
 if TYPE_CHECKING:
@@ -28,16 +29,6 @@ app = typer.Typer(
 )
 
 T = TypeVar("T")
-
-VaultOpt = Annotated[
-    Path | None,
-    typer.Option("--vault", help="The vault folder (default: SUMMARIZER_VAULT, or found above the file)."),
-]
-ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name (overrides SUMMARIZER_MODEL).")]
-EngineOpt = Annotated[
-    str | None,
-    typer.Option("--engine", help="openai, offline or auto (offline when no model is configured)."),
-]
 
 
 def err(message: str) -> None:
@@ -218,13 +209,10 @@ def config(vault: VaultOpt = None, model: ModelOpt = None) -> None:
 
 # Commands defined in their own modules register here (each module imports only typer at load).
 # --- command registrations ---
-from summarizer import cli_eval  # noqa: E402
+from summarizer import cli_eval, cli_inbox, cli_regenerate  # noqa: E402
 
-cli_eval.register(app)
-from summarizer import cli_inbox  # noqa: E402
-
-cli_inbox.register(app)
-from summarizer import cli_regenerate; cli_regenerate.register(app)  # noqa: E402, E702, I001
+for _module in (cli_inbox, cli_regenerate, cli_eval):
+    _module.register(app)
 
 
 def main() -> None:

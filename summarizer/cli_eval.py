@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from summarizer.cli_options import EngineOpt, JsonOpt, ModelOpt, VaultOpt
+
 if TYPE_CHECKING:
     from summarizer.models import ExtractionResult, Transcript
 
@@ -16,12 +18,10 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
         directory: Annotated[Path, typer.Argument(help="golden/ cases, or a corpus folder with *.reference.json.")],
-        vault: Annotated[
-            Path | None, typer.Option("--vault", help="Vault whose settings and prompt overrides to use.")
-        ] = None,
-        model: Annotated[str | None, typer.Option("--model", help="Model name (overrides SUMMARIZER_MODEL).")] = None,
-        engine: Annotated[str | None, typer.Option("--engine", help="openai, offline or auto.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+        vault: VaultOpt = None,
+        model: ModelOpt = None,
+        engine: EngineOpt = None,
+        as_json: JsonOpt = False,
     ) -> None:
         """Run the engine over transcripts with references; print ROUGE, item precision/recall, grounding."""
         from summarizer.cli import err, run

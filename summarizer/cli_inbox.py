@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from summarizer.cli_options import EngineOpt, JsonOpt, ModelOpt, VaultOpt, WaitOpt
+
 SETTLE_ENV = "SUMMARIZER_INBOX_SETTLE"
 DEFAULT_SETTLE = 10.0
 
@@ -22,10 +24,7 @@ def register(app: typer.Typer) -> None:
 
 
 def inbox(
-    vault: Annotated[
-        Path | None,
-        typer.Option("--vault", help="The vault folder (default: SUMMARIZER_VAULT, or the vault around here)."),
-    ] = None,
+    vault: VaultOpt = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-j", help="Transcripts in flight (default: the setting).")
     ] = None,
@@ -44,20 +43,16 @@ def inbox(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be done, with token counts and cost; change nothing.")
     ] = False,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print a machine-readable report instead of a table.")
-    ] = False,
+    json_out: JsonOpt = False,
     batch: Annotated[
         bool, typer.Option("--batch", help="Submit to the OpenAI Batch API (half price, within 24h) and return.")
     ] = False,
     collect: Annotated[
         bool, typer.Option("--collect", help="Fetch finished batches and write their notes (nothing else).")
     ] = False,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Wait for another run on this vault instead of exiting.")
-    ] = False,
-    model: Annotated[str | None, typer.Option("--model", help="Model name (overrides SUMMARIZER_MODEL).")] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="openai, offline or auto.")] = None,
+    wait: WaitOpt = False,
+    model: ModelOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Summarise every transcript in the vault's inbox, then archive it. Safe to interrupt and re-run.
 

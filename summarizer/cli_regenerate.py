@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from summarizer.cli_options import JsonOpt, ModelOpt, VaultOpt, WaitOpt
+
 if TYPE_CHECKING:
     from summarizer.pipeline import Pipeline
 
@@ -31,10 +33,7 @@ def register(app: typer.Typer) -> None:
         notes: Annotated[
             list[Path] | None, typer.Argument(help="Notes to regenerate (or use --all / --since / --stale).")
         ] = None,
-        vault: Annotated[
-            Path | None,
-            typer.Option("--vault", help="The vault folder (default: SUMMARIZER_VAULT, or found above the note)."),
-        ] = None,
+        vault: VaultOpt = None,
         all_notes: Annotated[bool, typer.Option("--all", help="Every note tagged 'generated'.")] = False,
         since: Annotated[str | None, typer.Option("--since", help="Only notes dated on or after YYYY-MM-DD.")] = None,
         stale: Annotated[
@@ -51,11 +50,9 @@ def register(app: typer.Typer) -> None:
         keep: Annotated[
             int, typer.Option("--keep-history", help="Previous versions kept per note in .summarizer/history/.")
         ] = 10,
-        model: Annotated[str | None, typer.Option("--model", help="Model name (overrides SUMMARIZER_MODEL).")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
-        wait: Annotated[
-            bool, typer.Option("--wait", help="Wait for another run on this vault instead of exiting.")
-        ] = False,
+        model: ModelOpt = None,
+        as_json: JsonOpt = False,
+        wait: WaitOpt = False,
     ) -> None:
         """Regenerate notes, keeping what the person changed (ticks, edits, added lines and keys)."""
         from summarizer.cli import err, flags, parse_date_option, run

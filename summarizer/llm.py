@@ -220,7 +220,8 @@ class ModelClient:
         repair.append({"role": "user", "content": text})
         return repair
 
-    def _params(self, max_tokens: int) -> dict[str, Any]:
+    def request_params(self, max_tokens: int) -> dict[str, Any]:
+        """Model, temperature, token limit and cache key exactly as a live request sends them."""
         settings = self.resolved.settings
         params: dict[str, Any] = {"model": self.model}
         reasoning = bool(_REASONING_MODEL.match(self.model)) and self.is_openai
@@ -235,7 +236,7 @@ class ModelClient:
         import openai
 
         client = self.client()
-        params = self._params(max_tokens)
+        params = self.request_params(max_tokens)
         record: dict[str, Any] = {
             "label": label,
             "model": self.model,
@@ -303,7 +304,9 @@ class ModelClient:
 
     def _format_param(self, mode: Mode) -> dict[str, Any]:
         if mode == "schema":
-            schema = MeetingExtraction.model_json_schema()
+            from summarizer.prompting import extraction_schema
+
+            schema = extraction_schema()
             return {
                 "response_format": {
                     "type": "json_schema",

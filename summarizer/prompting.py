@@ -8,6 +8,7 @@ the transcript comes next, and what varies per meeting (date, file name) last.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -60,13 +61,10 @@ class PromptSet:
         return digest.hexdigest()[:12]
 
     def _render(self, name: str, **values: Any) -> str:
-        env = jinja2.Environment(
-            autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=False
-        )
-        return env.from_string(self.texts[name]).render(**values).strip() + "\n"
+        return compile_template(self.texts[name], keep_trailing_newline=False).render(**values).strip() + "\n"
 
     def system(self, *, owner: str | None, owner_aliases: list[str], with_schema: bool) -> str:
-        schema = json.dumps(MeetingExtraction.model_json_schema(), ensure_ascii=False) if with_schema else ""
+        schema = json.dumps(extraction_schema(), ensure_ascii=False) if with_schema else ""
         return self._render("system.j2", owner=owner, owner_aliases=owner_aliases, schema_json=schema)
 
     def user(
@@ -105,6 +103,21 @@ class PromptSet:
             meeting_date=transcript.date.isoformat() if transcript.date else None,
             source_name=transcript.source_name,
         )
+
+
+@functools.cache
+def compile_template(text: str, *, keep_trailing_newline: bool) -> jinja2.Template:
+    """Templates compile once per process: a batch renders the same few thousands of times."""
+    env = jinja2.Environment(
+        autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=keep_trailing_newline
+    )
+    return env.from_string(text)
+
+
+@functools.cache
+def extraction_schema() -> dict[str, Any]:
+    """The JSON schema of MeetingExtraction (treat as read-only: it is shared)."""
+    return MeetingExtraction.model_json_schema()
 
 
 def messages(system: str, user: str) -> list[Message]:

@@ -13,11 +13,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from summarizer.markdown import inline, link_target, one_line, slugify, wikilink
 from summarizer.models import MeetingNote, Task
+from summarizer.prompting import compile_template
 from summarizer.tasks import format_task
 
 NOTE_TEMPLATE = "note.md.j2"
@@ -107,8 +107,8 @@ def _task_line(task: Task, tags: str) -> str:
 
 def render_note(note: MeetingNote, template_text: str | None = None, task_tags: str = "#task #proposed") -> str:
     """Render a note; the same MeetingNote always gives the same bytes."""
-    env = jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    template = env.from_string(template_text if template_text is not None else load_note_template())
+    text = template_text if template_text is not None else load_note_template()
+    template = compile_template(text, keep_trailing_newline=True)
     account = _account(note)
     tasks = [_task_line(t, task_tags) for t in note.action_items if inline(t.text)]
     related = [wikilink(r) for r in note.related if link_target(r)]
