@@ -142,9 +142,12 @@ def summarise(
                     f"warning: {outcome.unsupported} of {outcome.checked} items have evidence "
                     "not found in the transcript (tagged #unverified)"
                 )
-            source = "cache (no model call)" if outcome.cached else format_usage(outcome.usage)
-            engine_name = f"{pipeline.engine.name} {pipeline.engine.model}"
-            err(f"{engine_name}, prompts {pipeline.engine.prompt_version}: {source}")
+            engine = pipeline.engine
+            if engine.name == "offline":
+                err(f"offline engine ({engine.prompt_version}): no model call")
+            else:
+                source = "cache (no model call)" if outcome.cached else format_usage(outcome.usage)
+                err(f"{engine.name} {engine.model}, prompts {engine.prompt_version}: {source}")
         finally:
             pipeline.close()
 
