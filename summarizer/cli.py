@@ -142,12 +142,12 @@ def summarise(
                     f"warning: {outcome.unsupported} of {outcome.checked} items have evidence "
                     "not found in the transcript (tagged #unverified)"
                 )
-            engine = pipeline.engine
-            if engine.name == "offline":
-                err(f"offline engine ({engine.prompt_version}): no model call")
+            used = pipeline.engine
+            if used.name == "offline":
+                err(f"offline engine ({used.prompt_version}): no model call")
             else:
                 source = "cache (no model call)" if outcome.cached else format_usage(outcome.usage)
-                err(f"{engine.name} {engine.model}, prompts {engine.prompt_version}: {source}")
+                err(f"{used.name} {used.model}, prompts {used.prompt_version}: {source}")
         finally:
             pipeline.close()
 
