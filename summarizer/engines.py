@@ -96,9 +96,12 @@ class Plan:
     budget: int
     chunks: list[list[Utterance]] = field(default_factory=list)
     exact: bool = True
+    uses_model: bool = True
 
     @property
     def calls(self) -> int:
+        if not self.uses_model:
+            return 0
         return 1 if len(self.chunks) <= 1 else len(self.chunks) + 1
 
 
@@ -428,7 +431,7 @@ class OfflineEngine:
         )
 
     def plan(self, transcript: Transcript, candidates: Sequence[str]) -> Plan:
-        return Plan(0, 0, [transcript.utterances])
+        return Plan(0, 0, [transcript.utterances], uses_model=False)
 
     def extract(
         self,

@@ -668,10 +668,10 @@ class InboxRun:
         batch = self.options.batch and plan.calls == 1
         out_tokens = s.max_output_tokens // 2 * plan.calls
         cost = estimate_cost(pipeline.engine.model, plan.prompt_tokens, out_tokens, 0, s.prices, batch=batch)
-        if pipeline.engine.name == "offline":
-            cost = 0.0
         usage = Usage(calls=plan.calls, prompt_tokens=plan.prompt_tokens, completion_tokens=out_tokens, cost=cost)
         how = "in a batch (half price)" if batch else f"{plan.calls} call(s)"
+        if not plan.uses_model:
+            how, usage = "offline engine, no model call", Usage()
         if self.options.batch and not batch:
             how += " (too long for one batch request: left for a normal run)"
         fields.update(prompt_tokens=plan.prompt_tokens, calls=plan.calls, exact=plan.exact)
