@@ -49,7 +49,7 @@ from summarizer.models import (
     Usage,
 )
 
-VERSION = "2"  # bump when the rules change: it is part of the extraction cache key
+VERSION = "3"  # bump when the rules change: it is part of the extraction cache key
 ENGINE = "offline"
 MODEL = "offline"
 PROMPT_VERSION = f"offline-{VERSION}"
@@ -412,6 +412,7 @@ _LET_ME = _wordset(
 _FIRST_PERSON = r"(?:i'll|i will|i'm going to|i am going to|i'm gonna|i shall|i can take care of|let me)"
 _TEAM = r"(?:we need to|we should|we'll need to|we'll have to|we have to|we've got to|we must)"
 _REQUEST = r"(?:can you|could you|would you|will you)"
+_OFFER = r"(?:i can|i could)"  # an offer is a commitment only with a deadline ("I can send it by Friday")
 _CUT = re.compile(
     r",\s*(?:and|but|so|because|then|if|or|okay|yeah|right|which|since|(?:it|that|this)(?:'s| is| was))\b"
     r"|[;?!:]|\.\s|\.$"
@@ -523,6 +524,7 @@ def _actions(
     )
     cues = re.compile(
         rf"\b(?P<first>{_FIRST_PERSON})\s|\b(?P<team>{_TEAM})\s|\b(?P<req>{_REQUEST})\s"
+        rf"|\b(?P<offer>{_OFFER})\s"
         r"|\b(?P<you>you'll|you will|you're going to)\s|\baction items?\b(?: for (?P<for>[a-z]+))?[:,]?\s*"
     )
     items: list[ActionItem] = []
@@ -544,10 +546,10 @@ def _actions(
                     ):
                         continue  # "let me make that clear", "let me share my screen" are not tasks
                     hit = (verb, s.speaker)
-                elif m.group("team"):
+                elif m.group("team") or m.group("offer"):
                     if s.is_question or resolve_deadline(lower, None)[1] is None:
-                        continue  # "we should ..." is only a commitment when it has a deadline
-                    hit = (verb, None)
+                        continue  # "we should ..." / "I can ..." is only a commitment when it has a deadline
+                    hit = (verb, s.speaker if m.group("offer") else None)
                 elif m.group("you") and lower[verb:].startswith("get "):
                     continue  # "you'll get the specs" is a delivery, not a task
                 elif m.group("req") or m.group("you"):

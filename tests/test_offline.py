@@ -231,3 +231,16 @@ def test_three_hour_meeting_under_a_second_or_two() -> None:
     x = offline_extract(transcript)
     assert time.perf_counter() - started < 3.0
     assert x.summary
+
+
+def test_an_offer_with_a_deadline_is_a_commitment_and_without_one_is_not() -> None:
+    transcript = Transcript(
+        utterances=[
+            Utterance(speaker="Marcus Oyelaran", text="I can write up the options with costs by next Wednesday."),
+            Utterance(speaker="Priya Raman", text="I can imagine that being useful for the team."),
+        ],
+        date=dt.date(2026, 3, 2),
+    )
+    items = offline_extract(transcript).action_items
+    # "next Wednesday" said on Monday 2 March: the first Wednesday after the meeting, as the LLM prompt says
+    assert [(i.owner, i.due) for i in items] == [("Marcus Oyelaran", "2026-03-04")]
