@@ -114,7 +114,7 @@ class LLMEngine:
     resolved: ResolvedSettings
     prompts: PromptSet
     log: CallLog | None = None
-    on_http_status: Callable[[int], None] | None = None
+    on_http_status: Callable[[int, str | None], None] | None = None
     name: str = "openai"
 
     def __post_init__(self) -> None:

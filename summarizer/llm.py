@@ -88,7 +88,7 @@ class ModelClient:
     log: CallLog | None = None
     prompt_version: str = ""
     output_tokens: int | None = None
-    on_http_status: Callable[[int], None] | None = None
+    on_http_status: Callable[[int, str | None], None] | None = None  # status, and a 429's limit type
     _client: openai.OpenAI | None = field(default=None, init=False, repr=False)
 
     @property
@@ -141,8 +141,17 @@ class ModelClient:
         return self._client
 
     def _observe(self, response: Any) -> None:
-        if self.on_http_status is not None:
-            self.on_http_status(int(response.status_code))
+        if self.on_http_status is None:
+            return
+        status = int(response.status_code)
+        kind = None
+        if status == 429:  # which limit was hit: OpenAI says "requests" or "tokens" in error.type
+            try:
+                response.read()
+                kind = (json.loads(response.text).get("error") or {}).get("type")
+            except (ValueError, AttributeError, OSError):
+                kind = None
+        self.on_http_status(status, kind if isinstance(kind, str) else None)
 
     # ------------------------------------------------------------------ public
 

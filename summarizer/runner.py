@@ -94,8 +94,12 @@ class AdaptiveLimiter:
         finally:
             self.release()
 
-    def observe(self, status: int) -> None:
+    def observe(self, status: int, kind: str | None = None) -> None:
         """React to one HTTP answer: 429 cuts the limit, a 2xx counts toward growing it.
+
+        A 429 of `kind` "tokens" (a full tokens-per-minute window) does not cut: fewer requests in
+        flight would not free the window, only leave it under-used once it reopens (the SDK already
+        waits out the retry-after).
 
         Growth is one step per run of successes: a short run (`FAST_RUN`) while below the level
         where the last 429 struck (getting back what the cut gave away), a long one
@@ -105,6 +109,8 @@ class AdaptiveLimiter:
             if status == 429:
                 self.rate_limited += 1
                 self._successes = 0
+                if kind == "tokens":
+                    return
                 sent_in = getattr(self._local, "epoch", None)
                 if (sent_in is not None and sent_in < self._epoch) or not self._served_since_cut:
                     # Sent before the last cut (the SDK is retrying it), or nothing got through since

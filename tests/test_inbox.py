@@ -582,3 +582,27 @@ def test_runner_collects_errors_per_item_and_drives_a_live_display() -> None:
     assert report.usage.prompt_tokens == 20
     assert "boom" in out.getvalue()
     assert isinstance(make_display(Console(file=io.StringIO()), io.StringIO()), PlainDisplay)
+
+
+def test_a_full_token_window_does_not_cut_concurrency() -> None:
+    """Fewer requests in flight would not free a tokens-per-minute window, only waste it when it reopens."""
+    limiter = AdaptiveLimiter(8)
+    limiter.observe(429, "tokens")
+    assert limiter.limit == 8 and limiter.rate_limited == 1
+    limiter.observe(429, "requests")
+    assert limiter.limit == 4
+
+
+def test_the_client_reports_which_limit_a_429_hit(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    """The 429's error type reaches the limiter through the real HTTP hook (body read, SDK unaffected)."""
+    from summarizer.config import load_settings
+    from summarizer.llm import ModelClient, Prompt
+
+    seen: list[tuple[int, str | None]] = []
+    resolved = load_settings(None, {"model": "test-model", "base_url": fake_openai.base_url, "max_retries": 2})
+    client = ModelClient(resolved, on_http_status=lambda status, kind: seen.append((status, kind)))
+    fake_openai.enqueue(fo.status(429, {"error": {"type": "tokens", "message": "TPM"}}, {"retry-after": "0.01"}))
+    fake_openai.enqueue(fo.reply(extraction("Kiwi review")))
+    result = client.extract(Prompt("s", "s", "u"), label="x")
+    assert result.extraction.title
+    assert seen == [(429, "tokens"), (200, None)]
