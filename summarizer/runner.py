@@ -194,11 +194,6 @@ class RunReport:
         """0 when nothing failed, 1 when anything did (usage errors never get this far)."""
         return 1 if self.count("failed") else 0
 
-    def merge(self, other: RunReport) -> RunReport:
-        return RunReport(
-            [*self.results, *other.results], self.wall_seconds + other.wall_seconds, {**self.extra, **other.extra}
-        )
-
     def to_dict(self) -> dict[str, Any]:
         usage = self.usage
         return {
@@ -221,8 +216,13 @@ def format_cost(cost: float | None) -> str:
 
 
 def render_table(report: RunReport, console: Console, title: str = "Run") -> None:
-    """One row per item, then the totals: done / skipped / failed, tokens, cost, wall time."""
+    """One row per item, then the totals: done / skipped / failed, tokens, cost, wall time.
+
+    Names, details and errors come from file names and file contents: they go in as `Text`, never as
+    markup, so a `[x]` or `[/]` in a file name shows as typed instead of vanishing or raising.
+    """
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, title_justify="left")
     table.add_column("status")
@@ -235,9 +235,9 @@ def render_table(report: RunReport, console: Console, title: str = "Run") -> Non
         u = r.usage
         tokens = f"{u.prompt_tokens}/{u.cached_tokens}/{u.completion_tokens}" if u.calls else "-"
         table.add_row(
-            f"[{styles[r.status]}]{r.status}[/]",
-            r.name,
-            r.error or r.detail,
+            Text(r.status, style=styles[r.status]),
+            Text(r.name),
+            Text(r.error or r.detail),
             tokens,
             format_cost(u.cost) if u.calls else "-",
         )
@@ -297,7 +297,10 @@ class PlainDisplay:
 
 
 class LiveDisplay:
-    """A rich progress bar with the items in flight; finished items scroll above it."""
+    """A rich progress bar with the items in flight; finished items scroll above it.
+
+    Item names and messages are escaped (descriptions) or printed as `Text`: never read as markup.
+    """
 
     def __init__(self, console: Console) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -321,28 +324,71 @@ class LiveDisplay:
 
     def begin(self, name: str) -> None:
         with self._lock:
-            self._tasks[name] = self.progress.add_task(f"  {name}", total=None)
+            self._tasks[name] = self.progress.add_task(f"  {escape(name)}", total=None)
 
     def update(self, name: str, message: str) -> None:
         with self._lock:
             task = self._tasks.get(name)
         if task is not None:
-            self.progress.update(task, description=f"  {name}: {message}")
+            self.progress.update(task, description=f"  {escape(name)}: {escape(message)}")
 
     def finish(self, result: ItemResult) -> None:
+        from rich.text import Text
+
         with self._lock:
             task = self._tasks.pop(result.name, None)
         if task is not None:
             self.progress.remove_task(task)
         style = {"done": "green", "skipped": "yellow", "failed": "red"}[result.status]
         said = result.error or result.detail
-        self.progress.console.print(
-            f"[{style}]{result.status:<7}[/] {result.name}" + (f"  {said}" if said else ""), highlight=False
-        )
+        line = Text.assemble((f"{result.status:<7}", style), " ", result.name, f"  {said}" if said else "")
+        self.progress.console.print(line, highlight=False)
         self.progress.advance(self._overall)
 
     def stop(self) -> None:
         self.progress.stop()
+
+
+def escape(text: str) -> str:
+    """`text` safe inside rich markup (a `[x]` or `[/]` in a file name is shown, not parsed)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+class SafeDisplay:
+    """A display whose failures never reach the run: progress is a nicety, the work and report are not.
+
+    The runner wraps its display in this, so an exception in `begin`, `update` (called from inside
+    an item's work), `finish` (called after it) or `start`/`stop` cannot fail an item, abort the
+    thread pool or lose the report. The first such error is kept in `error` for the curious.
+    """
+
+    def __init__(self, inner: Display) -> None:
+        self.inner = inner
+        self.error: BaseException | None = None
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as error:  # a display problem must not cost the user their run
+            if self.error is None:
+                self.error = error
+
+    def start(self, total: int) -> None:
+        self._call(self.inner.start, total)
+
+    def begin(self, name: str) -> None:
+        self._call(self.inner.begin, name)
+
+    def update(self, name: str, message: str) -> None:
+        self._call(self.inner.update, name, message)
+
+    def finish(self, result: ItemResult) -> None:
+        self._call(self.inner.finish, result)
+
+    def stop(self) -> None:
+        self._call(self.inner.stop)
 
 
 def make_display(console: Console, plain_stream: IO[str]) -> Display:
@@ -364,7 +410,7 @@ class Runner(Generic[T]):
 
     def run(self, items: Sequence[T]) -> RunReport:
         start = time.perf_counter()
-        display = self.display
+        display = None if self.display is None else SafeDisplay(self.display)
         if display is not None:
             display.start(len(items))
         results: list[ItemResult | None] = [None] * len(items)

@@ -274,3 +274,15 @@ def test_a_run_holding_the_vault_lock_stops_a_writing_regenerate(tmp_path: Path)
     assert locked.exit_code == 2 and "vault lock" in locked.stderr
     assert note.read_bytes() == before
     assert dry.exit_code == 0  # a dry run writes no note, so it does not wait for the lock
+
+
+def test_markup_like_note_names_are_reported_as_typed(tmp_path: Path) -> None:
+    """A note under `Meetings/team[/]…[x].md` runs and shows in the table as typed, not as rich markup."""
+    vault, note = _reference_vault(tmp_path)
+    odd = vault / "Meetings" / "team[" / "]notes [x].md"
+    odd.parent.mkdir(parents=True)
+    note.rename(odd)
+    result = cli("regenerate", odd, "--vault", vault, "--render-only")
+    assert result.exit_code == 0, result.stderr + result.stdout
+    assert "Meetings/team[/]notes [x].md" in result.stdout.replace("\n", "")
+    assert odd.read_bytes() == (SEED / "consistent-note.md").read_bytes()
