@@ -229,6 +229,34 @@ def locate_transcript(pipeline: Pipeline, note: Path, refs: list[str], recorded_
     )
 
 
+# --------------------------------------------------------------------------- line endings
+
+
+@dataclass(frozen=True)
+class TextStyle:
+    """How a note's file spells its text: a BOM or not, and its line ending."""
+
+    bom: bool = False
+    newline: str = "\n"
+
+    @classmethod
+    def of(cls, text: str) -> TextStyle:
+        """The file's style: its most common line ending (LF on a tie or with none at all)."""
+        crlf = text.count("\r\n")
+        counts = [(text.count("\n") - crlf, "\n"), (crlf, "\r\n"), (text.count("\r") - crlf, "\r")]
+        return cls(bom=text.startswith("\ufeff"), newline=max(counts, key=lambda c: c[0])[1])
+
+    def apply(self, text: str) -> str:
+        """LF-only `text` spelled in this style, for writing back."""
+        out = text.replace("\n", self.newline) if self.newline != "\n" else text
+        return "\ufeff" + out if self.bom else out
+
+
+def normalise(text: str) -> str:
+    """A note's text as the parser and merge see it: no BOM, every line ending (CRLF, lone CR) a LF."""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
 # --------------------------------------------------------------------------- history
 
 
@@ -308,7 +336,11 @@ class Regenerator:
             original = raw.decode("utf-8")
         except UnicodeDecodeError as err:
             raise NoteParseError(f"not UTF-8 text (byte {err.start})", rel) from err
-        theirs = repair_mojibake(original.lstrip("\ufeff").replace("\r\n", "\n"))
+        # Compare and merge in LF without a BOM; write back in the file's own style (CRLF stays CRLF),
+        # so a note that only differs in how its lines end is unchanged and never rewritten.
+        style = TextStyle.of(original)
+        current = normalise(original)
+        theirs = repair_mojibake(current)
         split = split_note(theirs, rel)
         link = source_link(split.body)
         refs = [r for r in (split.data.get("source_ref"), link[0] if link else None) if isinstance(r, str) and r]
@@ -351,17 +383,17 @@ class Regenerator:
         ours = p.render(ours_note)
         merged = merge_note(base, theirs, ours)
 
-        outcome.changed = merged != original
+        outcome.changed = merged != current
         if outcome.changed:
             lines = difflib.unified_diff(
-                original.splitlines(), merged.splitlines(), fromfile=f"a/{rel}", tofile=f"b/{rel}", lineterm=""
+                current.splitlines(), merged.splitlines(), fromfile=f"a/{rel}", tofile=f"b/{rel}", lineterm=""
             )
             outcome.diff = "".join(line + "\n" for line in lines)
         if self.dry_run:
             return outcome
         if outcome.changed:
             outcome.history = keep_history(p, note, raw, self.history)
-            p.vault.write_atomic(note, merged)
+            p.vault.write_atomic(note, style.apply(merged))
             outcome.written = True
         if transcript is None:
             try:

@@ -286,3 +286,36 @@ def test_markup_like_note_names_are_reported_as_typed(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr + result.stdout
     assert "Meetings/team[/]notes [x].md" in result.stdout.replace("\n", "")
     assert odd.read_bytes() == (SEED / "consistent-note.md").read_bytes()
+
+
+def _crlf(text: str, bom: bool = False) -> bytes:
+    return (("\ufeff" if bom else "") + text.replace("\n", "\r\n")).encode("utf-8")
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_crlf_note_unchanged_is_skipped_and_not_rewritten(tmp_path: Path, bom: bool) -> None:
+    """Only the line endings (and a BOM) differ from what we would write: nothing to do, no history."""
+    vault, note = _reference_vault(tmp_path, (SEED / "consistent-note.md").read_text(encoding="utf-8"))
+    data = _crlf(note.read_text(encoding="utf-8"), bom)
+    data = b"\r".join(data.rsplit(b"\r\n", 1))  # a lone CR ends a line: still a line ending, not an edit
+    note.write_bytes(data)
+    result = cli("regenerate", note, "--vault", vault, "--render-only", "--json")
+    assert result.exit_code == 0, result.stderr
+    (item,) = json.loads(result.stdout)["items"]
+    assert item["status"] == "skipped" and item["changed"] is False
+    assert note.read_bytes() == data
+    assert not (vault / ".summarizer" / "history").exists()
+    dry = cli("regenerate", note, "--vault", vault, "--render-only", "--dry-run")
+    assert dry.exit_code == 0 and "would update" not in dry.stdout and "--- a/" not in dry.stdout
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_crlf_note_changed_is_written_with_crlf(tmp_path: Path, bom: bool) -> None:
+    vault, note = _reference_vault(tmp_path)
+    data = _crlf((SEED / "original-note.md").read_text(encoding="utf-8"), bom)
+    note.write_bytes(b"\r".join(data.rsplit(b"\r\n", 1)))  # a lone CR too: written back as CRLF
+    result = cli("regenerate", note, "--vault", vault, "--render-only")
+    assert result.exit_code == 0, result.stderr
+    assert note.read_bytes() == _crlf((SEED / "consistent-note.md").read_text(encoding="utf-8"), bom)
+    (kept,) = (vault / ".summarizer" / "history" / REF_NOTE).glob("*.md")
+    assert kept.read_bytes().startswith(b"\xef\xbb\xbf" if bom else b"---\r\n")
