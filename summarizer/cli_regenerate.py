@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from summarizer.cli_options import JsonOpt, ModelOpt, VaultOpt, WaitOpt
+from summarizer.cli_options import EngineOpt, JsonOpt, ModelOpt, VaultOpt, WaitOpt
 
 if TYPE_CHECKING:
     from summarizer.pipeline import Pipeline
@@ -51,10 +51,18 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--keep-history", help="Previous versions kept per note in .summarizer/history/.")
         ] = 10,
         model: ModelOpt = None,
+        engine: EngineOpt = None,
         as_json: JsonOpt = False,
         wait: WaitOpt = False,
     ) -> None:
-        """Regenerate notes, keeping what the person changed (ticks, edits, added lines and keys)."""
+        """Regenerate notes, keeping what the person changed (ticks, edits, added lines and keys).
+
+        Only notes we made are touched: a named note with no record in the state store and no
+        'generated' tag is reported as skipped ("not a generated note") and left alone; that alone
+        is not a failure (exit 0). Without a configured model, regenerate refuses (exit 2) rather
+        than quietly re-making LLM notes with the offline engine, unless --render-only or
+        --engine offline (or engine = "offline" in the settings) says that is what is wanted.
+        """
         from summarizer.cli import err, flags, parse_date_option, run
 
         def action() -> int:
@@ -71,6 +79,8 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError("name the notes to regenerate, or use --all, --since DATE or --stale")
             if paths and all_notes:
                 raise ConfigError("give note paths or --all, not both")
+            if engine not in (None, "auto", "openai", "offline"):
+                raise ConfigError(f"--engine must be openai, offline or auto, not {engine!r}")
             if keep < 1:
                 raise ConfigError(f"--keep-history must be at least 1, got {keep}")
             try:
@@ -82,8 +92,17 @@ def register(app: typer.Typer) -> None:
             # Writes share the inbox's vault lock, so a regenerate never races an inbox run on a note.
             with nullcontext() if dry_run else vault_lock(root, wait, err):
                 limiter = AdaptiveLimiter(1)
-                pipeline = Pipeline.open(root.root, flags(model), on_http_status=limiter.observe)
+                pipeline = Pipeline.open(root.root, flags(model), engine=engine, on_http_status=limiter.observe)
                 try:
+                    # 'auto' fell back to offline: say so instead of re-making every LLM note without a model.
+                    chosen = engine or pipeline.resolved.settings.engine
+                    fell_back = pipeline.engine.name == "offline" and chosen == "auto"
+                    if fell_back and not render_only:
+                        raise ConfigError(
+                            "no model configured: regenerate would re-make the notes with the offline engine; "
+                            "set SUMMARIZER_MODEL (and OPENAI_API_KEY), or pass --render-only, "
+                            "or --engine offline to mean it"
+                        )
                     if not render_only:
                         for notice in pipeline.notices:
                             err(notice)

@@ -91,7 +91,8 @@ def source_link(body: str) -> tuple[str, str | None] | None:
     return None
 
 
-def _date(value: object) -> dt.date | None:
+def as_date(value: object) -> dt.date | None:
+    """A frontmatter or header date (a date, a datetime or an ISO string; "unknown" is none)."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -110,7 +111,8 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def _strings(value: object) -> list[str]:
+def as_strings(value: object) -> list[str]:
+    """A frontmatter list of strings (tags, participants); a lone string is a list of one."""
     if isinstance(value, list):
         return [v if isinstance(v, str) else str(v) for v in value if v is not None]
     if isinstance(value, str) and value:
@@ -187,9 +189,9 @@ def parse_note(text: str, *, task_tags: str = "#task #proposed", where: str | No
     if account is None and linked:
         account = _link(header["Account"])
     title = _text(data.get("title")) or h1 or ""
-    date = _date(data.get("date")) if "date" in data else _date(header.get("Date"))
+    date = as_date(data.get("date")) if "date" in data else as_date(header.get("Date"))
 
-    tags = _strings(data.get("tags"))
+    tags = as_strings(data.get("tags"))
     category: Any = None
     if tags and tags[0].startswith("type/") and tags[0][5:] in _CATEGORIES:
         category = tags.pop(0)[5:]
@@ -214,7 +216,7 @@ def parse_note(text: str, *, task_tags: str = "#task #proposed", where: str | No
         note_type=note_type,
         account=account,
         account_category=category,
-        participants=_strings(data.get("participants")),
+        participants=as_strings(data.get("participants")),
         summary=summary,
         action_items=parse_tasks(named.get("Action Items", []), task_tags),
         decisions=[

@@ -2,11 +2,15 @@
 
 One note at a time (`Regenerator.regenerate`), so a batch runner can drive many:
 
-1. read the note (repairing mojibake: UTF-8 once read as Mac Roman and the like);
+1. read the note (repairing mojibake: UTF-8 once read as Mac Roman and the like;
+   BOM and CRLF/CR line endings normalised, and restored when writing); a note
+   with no state-store record and no `generated` tag is not ours: it is skipped
+   ("not a generated note; left untouched"), which is not a failure;
 2. find its transcript: frontmatter `source_ref`, else the body's Source link,
    else a file of the same name in the inbox or archive, else one there whose
    content hash is the one recorded when the note was made; point both
-   references at where it is;
+   references at where it is. Only a file with a transcript suffix, outside
+   `.summarizer/` and not itself one of our notes, counts (`may_be_transcript`);
 3. the new version: the model's extraction (`Pipeline.extract`, cached when
    nothing that affects it changed), or with `render_only` the stored extraction,
    or for a note we have no record of, the note itself parsed back (`noteparse`);
@@ -39,7 +43,7 @@ from summarizer.models import (
     Transcript,
     Usage,
 )
-from summarizer.noteparse import FENCE, parse_note, source_link, split_note
+from summarizer.noteparse import FENCE, as_date, as_strings, parse_note, source_link, split_note
 from summarizer.pipeline import Pipeline
 from summarizer.reader import repair_mojibake
 from summarizer.render import GENERATED_TAG, dump_frontmatter
@@ -49,6 +53,7 @@ HISTORY_DIR = "history"
 DEFAULT_HISTORY = 10  # previous versions kept per note; older ones are deleted
 TRANSCRIPT_SUFFIXES = frozenset({".txt", ".md", ".vtt", ".srt", ".json"})
 PARSED_ENGINE = "parsed"  # the record of a note regenerated from itself: always --stale afterwards
+NOT_OURS = "not a generated note (no record of it and no 'generated' tag); left untouched"
 
 
 @dataclass
@@ -64,9 +69,12 @@ class Outcome:
     relinked: tuple[str, str] | None = None  # (old source_ref, new source_ref)
     history: Path | None = None
     usage: Usage = field(default_factory=Usage)
+    skipped: str = ""  # why the note was left alone without even looking at it (not ours)
 
     def describe(self) -> str:
         """One short line for the report."""
+        if self.skipped:
+            return self.skipped
         verb = ("would update" if not self.written else "updated") if self.changed else "unchanged"
         parts = [f"{verb} ({self.origin})"]
         if self.relinked:
@@ -86,23 +94,8 @@ def _walk_notes(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-def _tags(data: dict[str, object]) -> list[str]:
-    tags = data.get("tags")
-    if isinstance(tags, str):
-        return [tags]
-    return [str(t) for t in tags] if isinstance(tags, list) else []
-
-
 def note_date(data: dict[str, object]) -> dt.date | None:
-    value = data.get("date")
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
+    return as_date(data.get("date"))
 
 
 def generated_notes(root: Path) -> list[Path]:
@@ -112,7 +105,7 @@ def generated_notes(root: Path) -> list[Path]:
     out: list[Path] = []
     for path in _walk_notes(root):
         data = read_frontmatter(path)
-        if data is not None and GENERATED_TAG in _tags(data):
+        if data is not None and GENERATED_TAG in as_strings(data.get("tags")):
             out.append(path)
     return out
 
@@ -199,16 +192,47 @@ def _candidates(pipeline: Pipeline) -> list[Path]:
     return files
 
 
+def is_generated_note(pipeline: Pipeline, path: Path) -> bool:
+    """One of our notes: the state store has a record of it, or its frontmatter says it was made from a transcript."""
+    from summarizer.vault_index import read_frontmatter
+
+    if pipeline.store.note_record(pipeline.vault.relative(path)) is not None:
+        return True
+    try:
+        data = read_frontmatter(path)
+    except OSError:
+        return False
+    return bool(data and data.get("source") == "transcript" and data.get("source_ref"))
+
+
+def may_be_transcript(pipeline: Pipeline, path: Path) -> bool:
+    """A file regenerate may read as a transcript: a transcript suffix, outside `.summarizer/`, not a note of ours.
+
+    A `source_ref` can point anywhere in the vault; without this another note (or a history copy)
+    would be summarised as if it were the meeting.
+    """
+    if path.suffix.lower() not in TRANSCRIPT_SUFFIXES or not path.is_file():
+        return False
+    state = pipeline.vault.state_dir.resolve()
+    resolved = path.resolve()
+    if resolved == state or state in resolved.parents:
+        return False
+    return not is_generated_note(pipeline, path)
+
+
 def locate_transcript(pipeline: Pipeline, note: Path, refs: list[str], recorded_hash: str | None) -> Path:
-    """The transcript: at a reference, else by file name, else by content hash in the inbox/archive."""
+    """The transcript: at a reference, else by file name, else by content hash in the inbox/archive.
+
+    Only files `may_be_transcript` accepts count, wherever they are found.
+    """
     for ref in refs:
         try:
             path = pipeline.vault.inside(ref)
         except VaultError:
             continue
-        if path.is_file():
+        if may_be_transcript(pipeline, path):
             return path
-    files = _candidates(pipeline)
+    files = [path for path in _candidates(pipeline) if may_be_transcript(pipeline, path)]
     names = {PurePosixPath(ref).name for ref in refs}
     for path in files:
         if path.name in names:
@@ -341,10 +365,19 @@ class Regenerator:
         style = TextStyle.of(original)
         current = normalise(original)
         theirs = repair_mojibake(current)
+        record = p.store.note_record(rel)
+        if record is None:
+            # Only notes we made are regenerated: a record of it, or (made before the store) our tag.
+            try:
+                tags = as_strings(split_note(theirs, rel).data.get("tags"))
+            except NoteParseError:
+                tags = []
+            if GENERATED_TAG not in tags:
+                outcome.skipped = NOT_OURS
+                return outcome
         split = split_note(theirs, rel)
         link = source_link(split.body)
         refs = [r for r in (split.data.get("source_ref"), link[0] if link else None) if isinstance(r, str) and r]
-        record = p.store.note_record(rel)
         transcript_path = locate_transcript(p, note, refs, record.get("transcript_hash") if record else None)
         ref = p.vault.relative(transcript_path)
         if refs and refs[0] != ref:

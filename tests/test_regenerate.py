@@ -319,3 +319,59 @@ def test_crlf_note_changed_is_written_with_crlf(tmp_path: Path, bom: bool) -> No
     assert note.read_bytes() == _crlf((SEED / "consistent-note.md").read_text(encoding="utf-8"), bom)
     (kept,) = (vault / ".summarizer" / "history" / REF_NOTE).glob("*.md")
     assert kept.read_bytes().startswith(b"\xef\xbb\xbf" if bom else b"---\r\n")
+
+
+def test_a_note_we_did_not_make_is_skipped_and_left_untouched(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    """A hand-written note pointing at another note: neither a record nor the 'generated' tag, so not ours."""
+    vault, (_, other) = _generated_vault(tmp_path, model_env)
+    diary = vault / "Personal" / "diary2.md"
+    diary.parent.mkdir()
+    diary.write_text(f"---\ntitle: Diary\nsource_ref: {vault_rel(vault, other)}\n---\n\n# Diary\n\nMine.\n", "utf-8")
+    before, calls = diary.read_bytes(), len(model_env.chat_requests())
+    result = cli("regenerate", diary, vault / "Hand.md", "--vault", vault, "--json")
+    assert result.exit_code == 0, result.stderr
+    items = json.loads(result.stdout)["items"]
+    assert [(i["name"], i["status"]) for i in items] == [("Personal/diary2.md", "skipped"), ("Hand.md", "skipped")]
+    assert all("not a generated note" in i["detail"] for i in items)
+    assert diary.read_bytes() == before
+    assert len(model_env.chat_requests()) == calls
+    assert not (vault / ".summarizer" / "history").exists()
+
+
+@pytest.mark.parametrize("target", ["generated note", "note by frontmatter", "state dir", "not a transcript suffix"])
+def test_only_transcript_files_are_taken_as_the_transcript(tmp_path: Path, model_env: FakeOpenAI, target: str) -> None:
+    vault, (_, other) = _generated_vault(tmp_path, model_env)
+    transcript_text = (ROOT / "golden" / "reference-note" / "transcript.md").read_text(encoding="utf-8")
+    ref = {
+        "generated note": vault_rel(vault, other),
+        "note by frontmatter": "Meetings/copy.md",
+        "state dir": ".summarizer/history/old.md",
+        "not a transcript suffix": "Files/scan.pdf",
+    }[target]
+    if target != "generated note":
+        path = vault / ref
+        path.parent.mkdir(parents=True, exist_ok=True)
+        seed = (SEED / "consistent-note.md").read_text(encoding="utf-8")
+        path.write_text(seed if target == "note by frontmatter" else transcript_text, encoding="utf-8")
+    note = vault / "Meetings" / "mine.md"
+    note.parent.mkdir(exist_ok=True)
+    note.write_text(f"---\ntitle: Mine\ntags: [generated]\nsource_ref: {ref}\n---\n\n# Mine\n", encoding="utf-8")
+    before = note.read_bytes()
+    result = cli("regenerate", note, "--vault", vault, "--render-only", "--json")
+    assert result.exit_code == 1, result.stdout
+    (item,) = json.loads(result.stdout)["items"]
+    assert item["status"] == "failed" and "transcript not found" in item["error"]
+    assert note.read_bytes() == before
+
+
+def test_no_model_configured_refuses_unless_render_only_or_offline_is_asked_for(tmp_path: Path) -> None:
+    vault, note = _reference_vault(tmp_path)
+    before = note.read_bytes()
+    refused = cli("regenerate", note, "--vault", vault)
+    assert refused.exit_code == 2
+    assert refused.stderr.count("\n") == 1 and "no model configured" in refused.stderr
+    assert "--render-only" in refused.stderr and "--engine offline" in refused.stderr
+    assert note.read_bytes() == before
+    offline = cli("regenerate", note, "--vault", vault, "--engine", "offline", "--dry-run", "--json")
+    assert offline.exit_code == 0, offline.stderr
+    assert json.loads(offline.stdout)["items"][0]["origin"] == "model"
