@@ -229,7 +229,9 @@ class Pipeline:
         dry_run: bool = False,
         progress: Progress | None = None,
         transcript: Transcript | None = None,
+        result: ExtractionResult | None = None,
     ) -> Outcome:
+        """`result`: an extraction the caller already has (and accounts for): used as is, no call."""
         transcript = transcript or self.read(path, date)
         outcome = Outcome(transcript=path)
         ref = source_ref or self.vault.relative(path)
@@ -237,12 +239,14 @@ class Pipeline:
         if dry_run:
             outcome.plan = self.plan(transcript)
             return outcome
-        try:
-            result, cached = self.extract(transcript, label=label, progress=progress)
-        except SummarizerError as err:
-            if err.path is None:
-                raise type(err)(err.reason, path) from err
-            raise
+        cached = result is not None
+        if result is None:
+            try:
+                result, cached = self.extract(transcript, label=label, progress=progress)
+            except SummarizerError as err:
+                if err.path is None:
+                    raise type(err)(err.reason, path) from err
+                raise
         link = self.link(result)
         note = self.compose(transcript, result, ref, link)
         text = self.render(note)
