@@ -48,7 +48,14 @@ def inbox(
         bool, typer.Option("--batch", help="Submit to the OpenAI Batch API (half price, within 24h) and return.")
     ] = False,
     collect: Annotated[
-        bool, typer.Option("--collect", help="Fetch finished batches and write their notes (nothing else).")
+        bool,
+        typer.Option(
+            "--collect",
+            help=(
+                "Fetch finished batches and write their notes; only transcripts sent in a batch are "
+                "processed (one whose batch line failed falls back to a normal, full-price call)."
+            ),
+        ),
     ] = False,
     wait: WaitOpt = False,
     model: ModelOpt = None,
