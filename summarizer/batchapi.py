@@ -19,7 +19,6 @@ transcripts are simply sent again.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 import weakref
@@ -30,6 +29,7 @@ from pydantic import ValidationError
 from summarizer.errors import ConfigError, SummarizerError
 from summarizer.models import ExtractionResult, MeetingExtraction, Usage
 from summarizer.runner import ItemResult, RunReport
+from summarizer.store import now as _now
 
 if TYPE_CHECKING:
     from summarizer.engines import LLMEngine
@@ -62,10 +62,6 @@ BATCH_COLUMNS = ["token", "batch_id", "input_file_id", "status", "engine", "mode
 ITEM_COLUMNS = ["custom_id", "content_hash", "cache_key", "transcript_hash", "inbox_path"]
 
 _ready: weakref.WeakSet[Store] = weakref.WeakSet()
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def ensure_schema(store: Store) -> None:
@@ -111,6 +107,25 @@ def batch_usage(store: Store, content_hash: str) -> Usage | None:
     return Usage(
         calls=1, prompt_tokens=prompt or 0, cached_tokens=cached or 0, completion_tokens=completion or 0, cost=cost
     )
+
+
+def collected_result(store: Store, content_hash: str) -> ExtractionResult | None:
+    """The extraction a batch returned for this content, by the cache key stored at submission.
+
+    A key computed now may differ (the vault index changed while the batch ran), and missing the
+    cache would mean paying full price for what the batch already answered.
+    """
+    ensure_schema(store)
+    rows = store.execute(
+        """SELECT cache_key FROM inbox_batch_items WHERE content_hash = ? AND status = 'collected'
+           ORDER BY updated DESC""",
+        (content_hash,),
+    )
+    for (key,) in rows:
+        found = store.cached_extraction(str(key))
+        if found is not None:
+            return found
+    return None
 
 
 # ---------------------------------------------------------------------------- requests
@@ -165,7 +180,7 @@ def submit(pipeline: Pipeline, run: InboxRun, ordered: list[Candidate]) -> RunRe
             transcript = pipeline.read(c.path)
             candidates = pipeline.candidates(transcript)
             key = engine.cache_key(transcript, candidates)
-            if store.cached_extraction(key) is not None:
+            if collected_result(store, c.content_hash) is not None or store.cached_extraction(key) is not None:
                 results.append(ItemResult(c.name, "skipped", "already extracted: a normal run writes it, no call"))
                 continue
             plan = pipeline.plan(transcript)

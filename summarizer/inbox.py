@@ -30,20 +30,23 @@ import fnmatch
 import hashlib
 import os
 import shutil
+import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
 
 from summarizer.errors import ConfigError, ModelError, SummarizerError, VaultError
 from summarizer.models import Usage
 from summarizer.runner import AdaptiveLimiter, Display, ItemResult, ProgressFn, Runner, RunReport
+from summarizer.store import now as _now
 
 if TYPE_CHECKING:
     from summarizer.llm import CallResult, ModelClient, Prompt
+    from summarizer.models import ExtractionResult
     from summarizer.pipeline import Pipeline
     from summarizer.vault import Vault
 
@@ -79,17 +82,53 @@ ROW_COLUMNS = [
 DUPLICATE_COLUMNS = ["content_hash", "inbox_path", "status", "archive_path", "duplicate_of", "updated"]
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+# Errors from os.link meaning "no hard link possible here", not "something is in the way".
+NO_HARD_LINK = frozenset(
+    getattr(errno, name)
+    for name in ("EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS")
+    if hasattr(errno, name)
+)
 
 
 def file_hash(path: Path) -> str:
-    """The key of the journal: the file's bytes, so a renamed copy is recognised without parsing."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+    """The key of the journal: the file's bytes, so a renamed copy is recognised without parsing.
+
+    Only a regular file is read: a symlink is not followed, and a FIFO or device is refused
+    (OSError) instead of blocking the run forever.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        digest = hashlib.sha256()
+        for block in iter(lambda: os.read(fd, 1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+        return digest.hexdigest()
+    finally:
+        os.close(fd)
+
+
+def is_regular(path: Path) -> bool:
+    """A regular file itself (never through a symlink)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def holds(path: Path, content_hash: str) -> bool:
+    """`path` is a regular file (not a symlink) with exactly this content."""
+    if not is_regular(path):
+        return False
+    try:
+        return file_hash(path) == content_hash
+    except OSError:
+        return False
+
+
+def _describe(err: OSError) -> str:
+    return str(err.strerror or err)
 
 
 def _sha(text: str) -> str:
@@ -156,7 +195,9 @@ class Scan:
 
 
 def scan_inbox(vault: Vault, inbox_rel: str, archive_rel: str, options: InboxOptions, ignore: set[str]) -> Scan:
-    """Files waiting in the inbox: not hidden, not archived, a known format, no longer being written."""
+    """Regular files waiting in the inbox: not hidden, not archived, not a note we wrote, a known
+    format, no longer being written. Symlinks and other non-regular files are skipped with a reason;
+    a file that cannot be read is reported and the rest go on."""
     inbox = vault.inside(inbox_rel)
     result = Scan()
     if not inbox.is_dir():
@@ -164,7 +205,7 @@ def scan_inbox(vault: Vault, inbox_rel: str, archive_rel: str, options: InboxOpt
     archive = vault.inside(archive_rel)
     now = time.time()
     found: list[tuple[str, Path]] = []
-    for folder, dirs, files in os.walk(inbox):
+    for folder, dirs, files in os.walk(inbox):  # never descends into symlinked folders
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != ARCHIVE_DIRNAME and here / d != archive)
         for name in files:
@@ -173,29 +214,51 @@ def scan_inbox(vault: Vault, inbox_rel: str, archive_rel: str, options: InboxOpt
             path = here / name
             found.append((path.relative_to(inbox).as_posix(), path))
     for shown, path in sorted(found):
-        rel = vault.relative(path)
+        # `inbox` is resolved and inside the vault, and os.walk followed no symlink: this is the
+        # file's own vault-relative path, never where a symlink points.
+        rel = path.relative_to(vault.root).as_posix()
         if rel in ignore:
             continue
         if options.only and not (fnmatch.fnmatch(shown, options.only) or fnmatch.fnmatch(path.name, options.only)):
             continue
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            result.skipped.append(ItemResult(shown, "failed", error=f"cannot read {rel}: {_describe(err)}"))
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            result.skipped.append(ItemResult(shown, "skipped", "a symbolic link; not followed, left in place"))
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            result.skipped.append(ItemResult(shown, "skipped", "not a regular file; left in place"))
+            continue
         if path.suffix.lower() not in FORMATS:
             result.skipped.append(ItemResult(shown, "skipped", f"not a transcript format ({path.suffix or 'none'})"))
             continue
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        age = now - stat.st_mtime
+        age = now - info.st_mtime
         if age < options.settle:
             result.skipped.append(
                 ItemResult(shown, "skipped", f"still being written (modified {age:.0f}s ago); next run")
             )
             continue
-        result.candidates.append(Candidate(path, rel, shown, stat.st_size, stat.st_mtime_ns))
+        result.candidates.append(Candidate(path, rel, shown, info.st_size, info.st_mtime_ns))
     if options.limit is not None:
         result.candidates = result.candidates[: max(options.limit, 0)]
+    hashed: list[Candidate] = []
     for candidate in result.candidates:
-        candidate.content_hash = file_hash(candidate.path)
+        try:
+            candidate.content_hash = file_hash(candidate.path)
+        except FileNotFoundError:
+            result.skipped.append(ItemResult(candidate.name, "skipped", "gone from the inbox before it was read"))
+            continue
+        except OSError as err:
+            error = f"cannot read {candidate.rel}: {_describe(err)}"
+            result.skipped.append(ItemResult(candidate.name, "failed", error=error, fields={"path": candidate.rel}))
+            continue
+        hashed.append(candidate)
+    result.candidates = hashed
     return result
 
 
@@ -281,12 +344,25 @@ class Journal:
             (status, _now(), content_hash, inbox_path),
         )
 
+    def set_duplicate_archive(self, content_hash: str, inbox_path: str, archive_path: str) -> None:
+        self.store.execute(
+            "UPDATE inbox_duplicates SET archive_path = ?, updated = ? WHERE content_hash = ? AND inbox_path = ?",
+            (archive_path, _now(), content_hash, inbox_path),
+        )
+
     def note_paths_under(self, prefix: str) -> set[str]:
-        """Notes we wrote inside the inbox folder (a note_path template may put them there)."""
-        like = prefix.rstrip("/") + "/%"
-        rows = self.store.execute("SELECT note_path FROM inbox_transcripts WHERE note_path LIKE ?", (like,))
-        rows += self.store.execute("SELECT note_path FROM notes WHERE note_path LIKE ?", (like,))
-        return {str(r[0]) for r in rows}
+        """Notes we wrote inside the inbox folder (a note_path template may put them there): every
+        note the state store knows there, so a note is never taken for a transcript."""
+        folder = PurePosixPath(prefix).as_posix().strip("/")  # "./Inbox" -> "Inbox"
+        params: tuple[str, ...] = ()
+        if folder in ("", "."):
+            where = ""
+        else:
+            escaped = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where, params = " WHERE note_path LIKE ? ESCAPE '\\'", (escaped + "/%",)
+        rows = self.store.execute(f"SELECT note_path FROM inbox_transcripts{where}", params)
+        rows += self.store.execute(f"SELECT note_path FROM notes{where}", params)
+        return {str(r[0]) for r in rows if r[0]}
 
 
 # ---------------------------------------------------------------------------- the vault lock
@@ -313,17 +389,37 @@ def vault_lock(vault: Vault, wait: bool, on_wait: ProgressFn | None = None) -> I
             on_wait(f"waiting for the vault lock held by pid {holder}")
         lock.acquire(timeout=-1)
     try:
-        pid_file.write_text(str(os.getpid()), encoding="utf-8")
+        from summarizer.vault import write_atomic
+
+        write_atomic(pid_file, str(os.getpid()))  # over any stale pid (a killed run's), never through a link
         yield
     finally:
+        if _read_pid(pid_file) == str(os.getpid()):
+            pid_file.unlink(missing_ok=True)  # released: no pid file to name a process that has gone
         lock.release()
 
 
 def _read_pid(path: Path) -> str:
+    """The pid in the file when that process is still alive; else "unknown" (never a dead pid)."""
     try:
-        return path.read_text(encoding="utf-8").strip() or "unknown"
+        text = path.read_text(encoding="utf-8").strip()
     except OSError:
         return "unknown"
+    if not text.isdigit() or not _alive(int(text)):
+        return "unknown"
+    return text
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 # ---------------------------------------------------------------------------- the limiter seam
@@ -376,62 +472,122 @@ class InboxRun:
         self.limiter = limiter
         self.vault = pipeline.vault
         settings = pipeline.resolved.settings
-        self.inbox_rel = settings.inbox.strip("/") or "."
-        self.archive_rel = settings.archive.strip("/")
-        if not self.archive_rel:
+        self.inbox_rel = PurePosixPath(settings.inbox.strip("/") or ".").as_posix()
+        self.archive_rel = PurePosixPath(settings.archive.strip("/") or ".").as_posix()
+        if self.vault.inside(self.archive_rel) == self.vault.root:
             raise ConfigError("the archive setting must name a folder inside the vault")
-        self.vault.inside(self.inbox_rel)
-        self.vault.inside(self.archive_rel)
+        if self.vault.inside(self.inbox_rel) == self.vault.root:
+            # Every note of the vault is a .md file there: each run would take them for transcripts.
+            raise ConfigError(
+                f"the inbox setting must name a folder inside the vault, not the vault itself (got {settings.inbox!r})"
+            )
         self.journal = Journal(pipeline)
         self.crash = CrashPoints(os.environ.get(CRASH_ENV))
         self._claims: set[Path] = set()
         self._claim_lock = threading.Lock()
         self._primary_done: dict[str, threading.Event] = {}
-        self._primary_note: dict[str, str | None] = {}
         self._firsts: set[int] = set()
         self.recovered: list[str] = []
+
+    # ------------------------------------------------------------------ paths
+
+    def _at(self, rel: str | None) -> Path:
+        """A journal path in the vault: its folders go through `vault.inside` (which refuses an
+        escape), its last part is not resolved, so a symlink there is seen, never followed."""
+        pure = PurePosixPath(rel or "")
+        if not rel or pure.is_absolute() or ".." in pure.parts or pure.name in ("", "."):
+            raise VaultError("not a path inside the vault", rel or "(none)")
+        return self.vault.inside(pure.parent) / pure.name
+
+    def _rel(self, path: Path) -> str:
+        """Vault-relative, without resolving the last part (paths here come from `vault.inside`)."""
+        return path.relative_to(self.vault.root).as_posix()
 
     # ------------------------------------------------------------------ recovery
 
     def recover(self) -> list[str]:
-        """Finish or undo what a killed run left half done; returns one line per row touched."""
+        """Finish or undo what a killed run left half done; returns one line per row touched.
+
+        A row that cannot be recovered is marked failed with a one-line reason; the others go on.
+        """
         for row in self.journal.open_rows():
-            self.recovered.append(self._recover_row(row))
+            try:
+                line = self._recover_row(row)
+            except (SummarizerError, OSError) as err:
+                error = _one_line(err)
+                self.journal.update(row["content_hash"], status="failed", error=error)
+                line = f"could not finish {row['inbox_path']}: {error}"
+            self.recovered.append(line)
         for row in self.journal.open_duplicates():
-            self.recovered.append(self._recover_duplicate(row))
+            try:
+                line = self._recover_duplicate(row)
+            except (SummarizerError, OSError) as err:
+                self.journal.set_duplicate(row["content_hash"], row["inbox_path"], "failed")
+                line = f"could not finish duplicate {row['inbox_path']}: {_one_line(err)}"
+            self.recovered.append(line)
         return self.recovered
+
+    def would_recover(self) -> list[ItemResult]:
+        """A dry run's view of `recover()`: the rows it would touch, touching none."""
+        items = [
+            ItemResult(
+                str(row["inbox_path"]),
+                "skipped",
+                f"would recover an interrupted run ({row['status']}; note {row['note_path'] or 'not planned'})",
+                fields={"path": row["inbox_path"], "dry_run": True},
+            )
+            for row in self.journal.open_rows()
+        ]
+        items += [
+            ItemResult(
+                str(row["inbox_path"]),
+                "skipped",
+                "would recover an interrupted duplicate archiving",
+                fields={"path": row["inbox_path"], "dry_run": True},
+            )
+            for row in self.journal.open_duplicates()
+        ]
+        return items
 
     def _recover_row(self, row: dict[str, Any]) -> str:
         key = row["content_hash"]
-        inbox = self.vault.root / row["inbox_path"]
-        archive = self.vault.root / row["archive_path"]
-        note = self.vault.root / row["note_path"]
+        inbox = self._at(row["inbox_path"])
+        note = self._at(row["note_path"])
+        archive = self._at(row["archive_path"])
         _remove_temp_files(note)
         ours = self._note_is_ours(note, row)
-        if archive.exists():
-            if inbox.exists() and file_hash(inbox) == key:
-                inbox.unlink()  # a copy-then-delete move that was cut short
+        if holds(archive, key):
+            if holds(inbox, key):
+                inbox.unlink()  # a move cut short: the archive holds this very content
+                _fsync_dir(inbox.parent)
             if ours:
                 self._ensure_recorded(note, archive, row)
+                self._point_note_at(note, key, self._rel(archive))
             self.journal.update(key, status="done", done_at=_now())
             return f"finished moving {row['inbox_path']} to {row['archive_path']}"
-        if not inbox.exists():
+        if not os.path.lexists(inbox):
             self.journal.update(key, status="failed", error="transcript vanished from the inbox before archiving")
             return f"{row['inbox_path']} is gone from the inbox; nothing to finish"
-        if ours:
-            self._ensure_recorded(note, inbox, row)
-            self._move(inbox, archive)
-            self.journal.update(key, status="done", done_at=_now())
-            return f"archived {row['inbox_path']} (its note {row['note_path']} was already written)"
-        self.journal.update(key, status="pending", note_path=None, note_sha=None, archive_path=None)
-        return f"{row['inbox_path']} was interrupted before its note was written; it will be redone"
+        if not ours:
+            self.journal.update(key, status="pending", note_path=None, note_sha=None, archive_path=None)
+            return f"{row['inbox_path']} was interrupted before its note was written; it will be redone"
+        if not holds(inbox, key):
+            error = f"{row['inbox_path']} is no longer the transcript its note was written from; left in place"
+            self.journal.update(key, status="failed", error=error)
+            return error
+        self._ensure_recorded(note, inbox, row)
+        moved = self._move(inbox, archive, on_clash=lambda new: self._rearchive(key, note, new))
+        self._point_note_at(note, key, self._rel(moved))
+        self.journal.update(key, status="done", done_at=_now())
+        return f"archived {row['inbox_path']} to {self._rel(moved)} (its note {row['note_path']} was already written)"
 
     def _recover_duplicate(self, row: dict[str, Any]) -> str:
-        inbox = self.vault.root / row["inbox_path"]
-        archive = self.vault.root / row["archive_path"]
-        if archive.exists():
-            if inbox.exists() and file_hash(inbox) == row["content_hash"]:
+        inbox = self._at(row["inbox_path"])
+        archive = self._at(row["archive_path"])
+        if holds(archive, row["content_hash"]):
+            if holds(inbox, row["content_hash"]):
                 inbox.unlink()
+                _fsync_dir(inbox.parent)
             self.journal.set_duplicate(row["content_hash"], row["inbox_path"], "done")
             return f"finished archiving duplicate {row['inbox_path']}"
         self.journal.set_duplicate(row["content_hash"], row["inbox_path"], "pending")
@@ -439,23 +595,22 @@ class InboxRun:
 
     def _note_is_ours(self, note: Path, row: dict[str, Any]) -> bool:
         """The planned note exists and was written by this row (its text, or a link to its archive path)."""
-        if not note.is_file():
+        if not is_regular(note):
             return False
         try:
             text = note.read_text(encoding="utf-8")
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             return False
         return _sha(text) == row["note_sha"] or str(row["archive_path"]) in text
 
     def _ensure_recorded(self, note: Path, transcript: Path, row: dict[str, Any]) -> None:
         """A kill between writing a note and recording it: record it now, from the cached extraction."""
-        note_rel = self.vault.relative(note)
+        note_rel = self._rel(note)
         if self.pipeline.store.note_record(note_rel) is not None:
             return
         try:
             parsed = self.pipeline.read(transcript)
-            key = self.pipeline.engine.cache_key(parsed, self.pipeline.candidates(parsed))
-            result = self.pipeline.store.cached_extraction(key)
+            result = self._cached_result(parsed, row["content_hash"])
         except SummarizerError:
             return
         if result is not None:
@@ -467,6 +622,48 @@ class InboxRun:
                 self.pipeline.template_version,
                 note.read_text(encoding="utf-8"),
             )
+
+    def _cached_result(self, transcript: Any, content_hash: str) -> ExtractionResult | None:
+        """The cached extraction: a batch's, by the key it was stored under, else the current key's."""
+        from summarizer import batchapi
+
+        store = self.pipeline.store
+        found = batchapi.collected_result(store, content_hash)
+        if found is not None:
+            return found
+        return store.cached_extraction(self.pipeline.engine.cache_key(transcript, self.pipeline.candidates(transcript)))
+
+    def _rearchive(self, key: str, note: Path, target: Path) -> None:
+        """The planned archive name was taken meanwhile: journal the new one, then point the note at it."""
+        self.journal.update(key, archive_path=self._rel(target))
+        self.crash.hit("after-rearchive")
+        self._point_note_at(note, key, self._rel(target))
+
+    def _point_note_at(self, note: Path, key: str, archive_rel: str) -> None:
+        """Make the note's source_ref and Source link name `archive_rel` (after a name clash), and
+        the records that keep its generated text."""
+        from summarizer.noteparse import split_note
+        from summarizer.regenerate import relink
+
+        if not is_regular(note):
+            return
+        text = note.read_text(encoding="utf-8")
+        try:
+            if split_note(text).data.get("source_ref") == archive_rel:
+                return
+        except SummarizerError:
+            return  # not a note we can read back: leave the person's file alone
+        new_text = relink(text, archive_rel)
+        self.vault.write_atomic(note, new_text)
+        note_rel = self._rel(note)
+        record = self.pipeline.store.note_record(note_rel)
+        if record is not None:
+            rendered = record.get("rendered")
+            self.pipeline.store.execute(
+                "UPDATE notes SET source_ref = ?, rendered = ? WHERE note_path = ?",
+                (archive_rel, relink(rendered, archive_rel) if rendered else rendered, note_rel),
+            )
+        self.journal.update(key, note_sha=_sha(new_text))
 
     # ------------------------------------------------------------------ scanning
 
@@ -493,7 +690,7 @@ class InboxRun:
         """`path`, else `name (2).ext`...: free on disk and not promised to another item of this run."""
         with self._claim_lock:
             candidate, n = path, 1
-            while candidate.exists() or candidate in self._claims:
+            while os.path.lexists(candidate) or candidate in self._claims:
                 n += 1
                 candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
             self._claims.add(candidate)
@@ -501,28 +698,42 @@ class InboxRun:
 
     def _archive_target(self, c: Candidate) -> Path:
         day = dt.date.today().isoformat()
-        return self._claim(self.vault.inside(f"{self.archive_rel}/{day}/{c.path.name}"))
+        return self._claim(self.vault.inside(f"{self.archive_rel}/{day}") / c.path.name)
 
     # ------------------------------------------------------------------ moving
 
-    def _move(self, source: Path, target: Path) -> None:
-        """Rename into the archive; never over an existing file; copy+delete across devices."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            raise VaultError("archive target already exists; refusing to overwrite it", target)
+    def _move(self, source: Path, planned: Path, on_clash: Callable[[Path], None] | None = None) -> Path:
+        """Move `source` into the archive at `planned`; returns where it went.
+
+        Never over an existing file: a hard link fails when the name is taken, and then the next
+        free name is claimed (`on_clash` journals it before anything lands there). Only once the
+        archive holds the file is the inbox entry removed, so a kill in between leaves two names
+        for one content, which recovery resolves. Where hard links are impossible (another
+        device, some file systems) the file is copied to a hidden temp file first.
+        """
+        planned.parent.mkdir(parents=True, exist_ok=True)
+        target, moving = planned, source
         try:
-            os.rename(source, target)
-        except OSError as err:
-            if err.errno != errno.EXDEV:
-                raise
-            tmp = target.with_name(f".{target.name}.moving.tmp")
-            shutil.copy2(source, tmp)
-            with tmp.open("rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
+            while True:
+                try:
+                    linked = _place(moving, target)
+                    break
+                except FileExistsError:
+                    target = self._claim(planned)
+                    if on_clash is not None:
+                        on_clash(target)
+                except OSError as err:
+                    if err.errno != errno.EXDEV or moving is not source:
+                        raise
+                    moving = _stage_copy(source, planned)
+            _fsync_dir(target.parent)
+        finally:
+            if moving is not source:
+                moving.unlink(missing_ok=True)
+        if linked or moving is not source:
             source.unlink()
-        _fsync_dir(target.parent)
         _fsync_dir(source.parent)
+        return target
 
     # ------------------------------------------------------------------ one item
 
@@ -561,10 +772,13 @@ class InboxRun:
 
     def _archive_duplicate(self, c: Candidate, row: dict[str, Any]) -> ItemResult:
         target = self._archive_target(c)
-        archive_rel = self.vault.relative(target)
-        self.journal.plan_duplicate(c, archive_rel, row.get("note_path"))
+        self.journal.plan_duplicate(c, self._rel(target), row.get("note_path"))
         self.crash.hit("after-duplicate-plan")
-        self._move(c.path, target)
+
+        def renamed(new: Path) -> None:
+            self.journal.set_duplicate_archive(c.content_hash, c.rel, self._rel(new))
+
+        archive_rel = self._rel(self._move(c.path, target, on_clash=renamed))
         self.crash.hit("after-duplicate-move")
         self.journal.set_duplicate(c.content_hash, c.rel, "done")
         return ItemResult(
@@ -596,7 +810,7 @@ class InboxRun:
         pipeline = self.pipeline
         transcript = pipeline.read(c.path)
         archive = self._archive_target(c)
-        archive_rel = self.vault.relative(archive)
+        archive_rel = self._rel(archive)
         result, cached = self._extract(c, transcript, progress)
         engine = pipeline.engine
         usage = Usage() if cached else result.usage
@@ -610,14 +824,17 @@ class InboxRun:
         self.journal.usage(c.content_hash, usage, engine.name, engine.model, engine.prompt_version)
         self.crash.hit("after-plan")
         progress("writing the note")
-        outcome = pipeline.summarise(c.path, source_ref=archive_rel, transcript=transcript, out=target)
+        # The extraction chosen above, not a second one: the vault index may have changed since
+        # (another worker's stub notes), and a new cache key would mean a second paid call.
+        outcome = pipeline.summarise(c.path, source_ref=archive_rel, transcript=transcript, out=target, result=result)
         written = outcome.note_path or target
         if written != target:
             note_rel = self.vault.relative(written)
         self.crash.hit("after-note-write")
         self.journal.update(c.content_hash, status="written", note_path=note_rel, note_sha=_sha(outcome.note_text))
         self.crash.hit("after-note-recorded")
-        self._move(c.path, archive)
+        moved = self._move(c.path, archive, on_clash=lambda new: self._rearchive(c.content_hash, written, new))
+        archive_rel = self._rel(moved)
         self.crash.hit("after-move")
         self.journal.update(c.content_hash, status="done", done_at=_now(), error=None)
         self.crash.hit("after-done")
@@ -634,6 +851,13 @@ class InboxRun:
 
     def _extract(self, c: Candidate, transcript: Any, progress: ProgressFn) -> tuple[Any, bool]:
         """The pipeline's cached extraction; a transcript the SDK gave up on for 429s gets more rounds."""
+        from summarizer import batchapi
+
+        # A batch's result is cached under the key of its submission: look it up by that key,
+        # since the vault index (and so a key computed now) may have changed since.
+        found = batchapi.collected_result(self.pipeline.store, c.content_hash)
+        if found is not None:
+            return found, True
         rounds = 0
         while True:
             try:
@@ -660,8 +884,7 @@ class InboxRun:
             return ItemResult(c.name, "skipped", f"waiting for batch {waiting}", fields=fields)
         pipeline = self.pipeline
         transcript = pipeline.read(c.path)
-        key = pipeline.engine.cache_key(transcript, pipeline.candidates(transcript))
-        if pipeline.store.cached_extraction(key) is not None:
+        if self._cached_result(transcript, c.content_hash) is not None:
             return ItemResult(c.name, "skipped", "would write the note from the cache (no call)", fields=fields)
         plan = pipeline.plan(transcript)
         s = pipeline.resolved.settings
@@ -683,6 +906,47 @@ def _remove_temp_files(note: Path) -> None:
     if note.parent.is_dir():
         for stray in note.parent.glob(f".{note.name}.*.tmp"):
             stray.unlink(missing_ok=True)
+
+
+def _place(source: Path, target: Path) -> bool:
+    """Give `source` the name `target`, never replacing a file there (FileExistsError instead).
+
+    True when `source` was hard-linked (the caller removes it), False when it was renamed.
+    """
+    try:
+        os.link(source, target, follow_symlinks=False)
+        return True
+    except FileExistsError:
+        raise
+    except OSError as err:
+        if err.errno not in NO_HARD_LINK:
+            raise
+    # No hard links here: check, then rename (a file could only slip in during the instant between).
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, "already exists", str(target))
+    os.rename(source, target)
+    return False
+
+
+def _stage_copy(source: Path, planned: Path) -> Path:
+    """A durable copy of `source` next to `planned` (for a move across devices), under a hidden name."""
+    tmp = planned.with_name(f".{planned.name}.moving.tmp")
+    tmp.unlink(missing_ok=True)  # a killed run's; never written through (it could be a link)
+    with source.open("rb") as src, tmp.open("xb") as dst:
+        shutil.copyfileobj(src, dst)
+        dst.flush()
+        os.fsync(dst.fileno())
+    shutil.copystat(source, tmp)
+    return tmp
+
+
+def _one_line(err: BaseException) -> str:
+    """An error as one line naming its file."""
+    if isinstance(err, OSError) and not isinstance(err, SummarizerError):
+        text = f"{err.filename}: {err.strerror or err}" if err.filename else str(err.strerror or err)
+    else:
+        text = str(err)
+    return " ".join(text.split())
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -735,7 +999,9 @@ def run_inbox(
             limiter.resize(workers)
             install_limiter(pipeline, limiter)
             run = InboxRun(pipeline, options, limiter)
-            for line in run.recover():
+            # A dry run changes nothing, not even to finish an interrupted run: it lists what would be.
+            recovering = run.would_recover() if options.dry_run else []
+            for line in [] if options.dry_run else run.recover():
                 say(f"recovered: {line}")
             extra: dict[str, Any] = {"vault": str(vault.root)}
             batch_notes: list[str] = []
@@ -765,7 +1031,7 @@ def run_inbox(
                 # spare workers read, plan and write notes, so no slot waits for CPU work.
                 runner: Runner[Candidate] = Runner(fn, lambda c: c.name, workers=2 * workers, display=display)
                 report = runner.run(ordered)
-            report.results = [*scan.skipped, *report.results]
+            report.results = [*recovering, *scan.skipped, *report.results]
             report.wall_seconds = time.perf_counter() - started
             extra.update(
                 dry_run=options.dry_run,

@@ -229,3 +229,24 @@ def test_collect_leaves_transcripts_that_were_never_batched(tmp_path: Path, mode
     assert result.exit_code == 0
     assert "1 transcript(s) not from a batch are left for a normal run" in result.stderr
     assert inbox_names(vault) == ["2026-03-04 - pear.txt"] and model_env.chat_requests() == []
+
+
+def test_collected_results_are_used_even_when_the_vault_changed_while_the_batch_ran(
+    tmp_path: Path, model_env: FakeOpenAI
+) -> None:
+    """The names the vault offers the model are part of the cache key; a note added in the
+    meantime must not turn the batch's half-price answer into a full-price call."""
+    vault = inbox_vault(tmp_path / "vault", FILES)
+    model_env.default = fo.responder(priced)
+    assert cli("inbox", "--vault", vault, "--batch").exit_code == 0
+    model_env.complete_batches()
+    person = vault / "People" / "Bob Chen.md"
+    person.parent.mkdir()
+    person.write_text("---\ntype: person\n---\n\n# Bob Chen\n", encoding="utf-8")
+
+    result = cli("inbox", "--vault", vault, "--collect", "--json")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert model_env.chat_requests() == []
+    assert json.loads(result.stdout)["totals"]["done"] == 3
+    assert check_vault(vault, FILES) == dict.fromkeys(FILES, "archive")

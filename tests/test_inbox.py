@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -468,12 +468,32 @@ def test_a_second_run_on_the_same_vault_exits_2_naming_the_holder(tmp_path: Path
 
     vault = inbox_vault(tmp_path / "vault", {"2026-03-02 - kiwi.txt": meeting("kiwi")})
     (vault / ".summarizer").mkdir(exist_ok=True)
-    (vault / ".summarizer" / "inbox.pid").write_text("4242", encoding="utf-8")
+    holder = os.getpid()  # a live process stands in for the run holding the lock
+    (vault / ".summarizer" / "inbox.pid").write_text(str(holder), encoding="utf-8")
     with FileLock(str(vault / ".summarizer" / "inbox.lock")):
         result = cli("inbox", "--vault", vault)
     assert result.exit_code == 2
-    assert "another summarizer run holds the vault lock (pid 4242)" in result.stderr
+    assert f"another summarizer run holds the vault lock (pid {holder})" in result.stderr
     assert inbox_names(vault) == ["2026-03-02 - kiwi.txt"] and model_env.requests == []
+
+
+def test_the_lock_message_never_names_a_dead_pid(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    from filelock import FileLock
+
+    vault = inbox_vault(tmp_path / "vault", {"2026-03-02 - kiwi.txt": meeting("kiwi")})
+    answer_by_topic(model_env)
+    pid_file = vault / ".summarizer" / "inbox.pid"
+    pid_file.parent.mkdir(exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid_file.write_text(dead.stdout.strip(), encoding="utf-8")  # what a killed run leaves behind
+    with FileLock(str(vault / ".summarizer" / "inbox.lock")):
+        result = cli("inbox", "--vault", vault)
+    assert result.exit_code == 2
+    assert "(pid unknown)" in result.stderr and dead.stdout.strip() not in result.stderr
+
+    # A run that gets the lock does not leave its pid behind once it is done.
+    assert cli("inbox", "--vault", vault).exit_code == 0
+    assert not pid_file.exists()
 
 
 # ---------------------------------------------------------------------------- concurrency and rate limits
@@ -606,3 +626,192 @@ def test_the_client_reports_which_limit_a_429_hit(fake_openai: FakeOpenAI, tmp_p
     result = client.extract(Prompt("s", "s", "u"), label="x")
     assert result.extraction.title
     assert seen == [(429, "tokens"), (200, None)]
+
+
+# ---------------------------------------------------------------------------- what the inbox never does
+
+
+def test_a_file_that_takes_the_archive_name_meanwhile_is_kept_and_the_transcript_archived_beside_it(
+    tmp_path: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from summarizer.inbox import InboxRun
+
+    files = {"2026-03-02 - kiwi.txt": meeting("kiwi")}
+    vault = inbox_vault(tmp_path / "vault", files)
+    answer_by_topic(model_env)
+    move = InboxRun._move
+
+    def someone_writes_there_first(self: InboxRun, source: Path, planned: Path, **kw: Any) -> Path:
+        planned.parent.mkdir(parents=True, exist_ok=True)
+        planned.write_text("someone else's file", encoding="utf-8")
+        return move(self, source, planned, **kw)
+
+    monkeypatch.setattr(InboxRun, "_move", someone_writes_there_first)
+
+    result = cli("inbox", "--vault", vault, "--json")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    day = vault / ARCHIVE / dt.date.today().isoformat()
+    assert (day / "2026-03-02 - kiwi.txt").read_text(encoding="utf-8") == "someone else's file"
+    assert (day / "2026-03-02 - kiwi (2).txt").read_text(encoding="utf-8") == files["2026-03-02 - kiwi.txt"]
+    (note,) = notes(vault)
+    assert frontmatter(note)["source_ref"] == f"{ARCHIVE}/{day.name}/2026-03-02 - kiwi (2).txt"
+    assert json.loads(result.stdout)["items"][0]["archive"] == frontmatter(note)["source_ref"]
+    rows = state(vault, "SELECT status, archive_path FROM inbox_transcripts")
+    assert rows == [("done", frontmatter(note)["source_ref"])]
+    assert state(vault, "SELECT source_ref FROM notes") == [(frontmatter(note)["source_ref"],)]
+    check_vault(vault, files)
+
+
+def test_without_hard_links_the_move_copies_and_still_never_overwrites(
+    tmp_path: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    files = {"2026-03-02 - kiwi.txt": meeting("kiwi"), "2026-03-03 - fig.txt": meeting("fig")}
+    vault = inbox_vault(tmp_path / "vault", files)
+    answer_by_topic(model_env)
+
+    def no_links(*_args: Any, **_kw: Any) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    real_rename = os.rename
+
+    def across_devices(source: Any, target: Any) -> None:
+        if "Inbox/_archive" in str(target) and not Path(source).name.endswith(".moving.tmp"):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr(os, "rename", across_devices)
+
+    result = cli("inbox", "--vault", vault)
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert check_vault(vault, files) == dict.fromkeys(files, "archive")
+
+
+def test_symlinks_and_special_files_in_the_inbox_are_skipped_and_never_touched(
+    tmp_path: Path, model_env: FakeOpenAI
+) -> None:
+    outside = tmp_path / "outside" / "secret.txt"
+    outside.parent.mkdir()
+    outside.write_text(meeting("secret"), encoding="utf-8")
+    vault = inbox_vault(tmp_path / "vault", {"2026-03-02 - kiwi.txt": meeting("kiwi")})
+    (vault / "Inbox" / "linked.txt").symlink_to(outside)
+    (vault / "Inbox" / "linked folder").symlink_to(outside.parent, target_is_directory=True)
+    os.mkfifo(vault / "Inbox" / "stuck.txt")  # reading it would block the run forever
+    answer_by_topic(model_env)
+
+    run = spawn_inbox(vault, "--json")
+    try:
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+
+    assert run.returncode == 0, out + err
+    items = {i["name"]: i for i in json.loads(out)["items"]}
+    assert items["linked.txt"]["status"] == "skipped" and "symbolic link" in items["linked.txt"]["detail"]
+    assert items["stuck.txt"]["status"] == "skipped" and "not a regular file" in items["stuck.txt"]["detail"]
+    assert items["2026-03-02 - kiwi.txt"]["status"] == "done"
+    assert outside.read_text(encoding="utf-8") == meeting("secret")
+    assert (vault / "Inbox" / "linked.txt").is_symlink() and (vault / "Inbox" / "stuck.txt").exists()
+    assert [topic_of(body) for body in model_env.chat_requests()] == ["kiwi"]
+
+
+def test_a_file_that_cannot_be_read_or_vanished_is_reported_and_the_rest_go_on(
+    tmp_path: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from summarizer import inbox
+
+    files = {"2026-03-02 - kiwi.txt": meeting("kiwi"), "locked.txt": meeting("fig"), "gone.txt": meeting("lime")}
+    vault = inbox_vault(tmp_path / "vault", files)
+    answer_by_topic(model_env)
+    real_hash = inbox.file_hash
+
+    def hash_or_fail(path: Path) -> str:  # the tests run as root: no real permission error to be had
+        if path.name == "locked.txt":
+            raise PermissionError(13, "Permission denied", str(path))
+        if path.name == "gone.txt":
+            path.unlink()
+        return real_hash(path)
+
+    monkeypatch.setattr(inbox, "file_hash", hash_or_fail)
+
+    result = cli("inbox", "--vault", vault, "--json")
+
+    assert result.exit_code == 1
+    items = {i["name"]: i for i in json.loads(result.stdout)["items"]}
+    assert items["locked.txt"]["status"] == "failed"
+    assert items["locked.txt"]["error"] == "cannot read Inbox/locked.txt: Permission denied"
+    assert items["gone.txt"]["status"] == "skipped" and "gone" in items["gone.txt"]["detail"]
+    assert items["2026-03-02 - kiwi.txt"]["status"] == "done"
+    assert inbox_names(vault) == ["locked.txt"]
+
+
+def test_an_inbox_at_the_vault_root_is_refused(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    for setting in (".", "/", "Inbox/.."):
+        vault = make_vault(tmp_path / f"vault{len(setting)}", f'inbox = "{setting}"\n', {"Meetings/old.md": "# old\n"})
+        result = cli("inbox", "--vault", vault)
+        assert result.exit_code == 2, result.stdout + result.stderr
+        assert "the inbox setting must name a folder inside the vault" in result.stderr
+        assert (vault / "Meetings/old.md").is_file() and model_env.requests == []
+
+
+def test_notes_written_inside_a_dot_slash_inbox_are_never_taken_for_transcripts(
+    tmp_path: Path, model_env: FakeOpenAI
+) -> None:
+    config = 'inbox = "./Inbox"\nnote_path = "Inbox/Notes/{date} - {title}.md"\n'
+    vault = inbox_vault(tmp_path / "vault", {"2026-03-02 - kiwi.txt": meeting("kiwi")}, config)
+    answer_by_topic(model_env)
+    assert cli("inbox", "--vault", vault).exit_code == 0
+    written = sorted((vault / "Inbox" / "Notes").glob("*.md"))
+    assert len(written) == 1
+    before = snapshot(vault)
+
+    again = cli("inbox", "--vault", vault, "--json")
+
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["items"] == []
+    assert snapshot(vault) == before and len(model_env.chat_requests()) == 1
+
+
+def test_note_paths_under_an_inbox_match_its_folder_literally(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from summarizer.inbox import Journal
+    from summarizer.store import Store
+
+    store = Store(tmp_path / "state.db")
+    journal = Journal(cast(Any, SimpleNamespace(store=store)))
+    for path in ("In_box/a.md", "Inxbox/b.md", "In%box/c.md", "Other/d.md"):
+        store.execute("INSERT INTO notes (note_path, ts) VALUES (?, 'now')", (path,))
+    assert journal.note_paths_under("In_box") == {"In_box/a.md"}
+    assert journal.note_paths_under("./In%box/") == {"In%box/c.md"}
+    store.close()
+
+
+def test_the_note_is_made_from_the_extraction_that_chose_its_path(
+    tmp_path: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another worker adding a stub note between choosing the path and writing must not cost a second call."""
+    from summarizer.pipeline import Pipeline
+    from summarizer.vault_index import IndexedNote
+
+    files = {"2026-03-02 - kiwi.txt": meeting("kiwi")}
+    vault = inbox_vault(tmp_path / "vault", files)
+    answer_by_topic(model_env)
+    extract = Pipeline.extract
+
+    def then_the_index_changes(self: Pipeline, transcript: Any, **kw: Any) -> Any:
+        found = extract(self, transcript, **kw)
+        self.index.add(IndexedNote.from_frontmatter("People/Bob Chen.md", {"type": "person"}))
+        return found
+
+    monkeypatch.setattr(Pipeline, "extract", then_the_index_changes)
+
+    result = cli("inbox", "--vault", vault)
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert len(model_env.chat_requests()) == 1
+    check_vault(vault, files)

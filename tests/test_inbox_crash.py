@@ -9,9 +9,12 @@ exactly one note pointing at it, no temp files, no duplicate notes, no extra mod
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import signal
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import pytest
 
 from tests import fakeopenai as fo
 from tests.fakeopenai import FakeOpenAI
-from tests.helpers import cli
+from tests.helpers import cli, snapshot
 from tests.test_inbox import (
     archived,
     by_topic,
@@ -196,17 +199,124 @@ def test_wait_queues_behind_the_run_holding_the_lock(tmp_path: Path, model_env: 
     vault = inbox_vault(tmp_path / "vault", {"2026-03-02 - kiwi.txt": meeting("kiwi")})
     model_env.default = fo.responder(by_topic)
     (vault / ".summarizer").mkdir(exist_ok=True)
-    (vault / ".summarizer" / "inbox.pid").write_text("777", encoding="utf-8")
+    holder = os.getpid()  # a live process stands in for the run holding the lock
+    (vault / ".summarizer" / "inbox.pid").write_text(str(holder), encoding="utf-8")
     lock = FileLock(str(vault / ".summarizer" / "inbox.lock"))
     lock.acquire()
     try:
         run = spawn_inbox(vault, "--wait")
         assert run.stderr is not None
         line = run.stderr.readline()
-        assert "waiting for the vault lock held by pid 777" in line
+        assert f"waiting for the vault lock held by pid {holder}" in line
         assert model_env.requests == []
     finally:
         lock.release()
     _, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
     assert inbox_names(vault) == [] and len(notes(vault)) == 1
+
+
+# ---------------------------------------------------------------------------- recovery never loses or escapes
+
+
+def crash_with_one_row_written(tmp_path: Path, fake: FakeOpenAI) -> tuple[Path, dict[str, str], dict[str, Any]]:
+    """A one-transcript inbox whose run died after the note was recorded, before the move."""
+    files = {"2026-03-02 - kiwi.txt": meeting("kiwi")}
+    vault = inbox_vault(tmp_path / "vault", files)
+    fake.default = fo.responder(by_topic)
+    run = spawn_inbox(vault, crash_at="after-note-recorded:1")
+    run.communicate(timeout=120)
+    assert run.returncode == 137
+    ((status, inbox_path, note_path, archive_path),) = state(
+        vault, "SELECT status, inbox_path, note_path, archive_path FROM inbox_transcripts"
+    )
+    assert status == "written"
+    return vault, files, {"inbox": inbox_path, "note": note_path, "archive": archive_path}
+
+
+@pytest.mark.parametrize("squatter", ["other content", "symlink to the same content", "same content"])
+def test_recovery_deletes_the_inbox_copy_only_when_the_archive_really_holds_it(
+    tmp_path: Path, model_env: FakeOpenAI, squatter: str
+) -> None:
+    vault, files, row = crash_with_one_row_written(tmp_path, model_env)
+    text = files["2026-03-02 - kiwi.txt"]
+    archive = vault / row["archive"]
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text(text, encoding="utf-8")
+    if squatter == "other content":
+        archive.write_text("someone else's file", encoding="utf-8")
+    elif squatter == "symlink to the same content":
+        archive.symlink_to(elsewhere)
+    else:
+        archive.write_text(text, encoding="utf-8")  # as a move cut short leaves it
+
+    result = cli("inbox", "--vault", vault)
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert elsewhere.read_text(encoding="utf-8") == text
+    (note,) = notes(vault)
+    ref = note.read_text(encoding="utf-8").split("source_ref: ", 1)[1].split("\n", 1)[0].strip("'\"")
+    assert (vault / ref).read_text(encoding="utf-8") == text and not (vault / ref).is_symlink()
+    if squatter == "same content":
+        assert ref == row["archive"]
+    else:
+        assert ref != row["archive"] and (archive.is_symlink() or archive.read_text(encoding="utf-8") != text)
+        if archive.is_symlink():
+            archive.unlink()  # the squatter is left alone; out of the way, the vault check counts real files
+    assert check_vault(vault, files) == dict.fromkeys(files, "archive")
+    assert state(vault, "SELECT status, archive_path FROM inbox_transcripts") == [("done", ref)]
+
+
+def test_recovery_never_deletes_outside_the_vault_and_one_bad_row_does_not_stop_the_rest(
+    tmp_path: Path, model_env: FakeOpenAI
+) -> None:
+    vault, files, _row = crash_with_one_row_written(tmp_path, model_env)
+    text = meeting("fig")
+    outside = tmp_path / "outside.txt"
+    outside.write_text(text, encoding="utf-8")
+    archived_copy = vault / "Inbox/_archive/2026-01-01/outside.txt"
+    archived_copy.parent.mkdir(parents=True)
+    archived_copy.write_text(text, encoding="utf-8")
+    (vault / "Inbox" / "a folder.txt").mkdir()  # a row's inbox path that is now a folder
+    bad_rows = [
+        ("1" * 64, str(outside), "Inbox/_archive/2026-01-01/outside.txt"),  # what a symlink used to leave
+        ("2" * 64, "../outside.txt", "Inbox/_archive/2026-01-01/outside.txt"),
+        ("3" * 64, "Inbox/a folder.txt", "Inbox/_archive/2026-01-01/outside.txt"),
+    ]
+    fig_hash = hashlib.sha256(text.encode()).hexdigest()
+    with sqlite3.connect(vault / ".summarizer" / "state.db") as db:
+        for key, inbox_path, archive_path in bad_rows:
+            db.execute(
+                """INSERT INTO inbox_transcripts (content_hash, status, inbox_path, note_path, note_sha,
+                       archive_path, first_seen, updated)
+                   VALUES (?, 'written', ?, 'Meetings/x.md', 'x', ?, 'now', 'now')""",
+                (fig_hash if key.startswith("1") else key, inbox_path, archive_path),
+            )
+
+    result = cli("inbox", "--vault", vault)
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert outside.read_text(encoding="utf-8") == text
+    assert (vault / "Inbox" / "a folder.txt").is_dir()
+    assert check_vault(vault, files) == dict.fromkeys(files, "archive")  # the good row was finished
+    errors = dict(state(vault, "SELECT inbox_path, error FROM inbox_transcripts WHERE status = 'failed'"))
+    assert set(errors) == {str(outside), "../outside.txt"}
+    assert all("escapes the vault" in e or "not a path inside the vault" in e for e in errors.values())
+    assert all("\n" not in e for e in errors.values())
+    lines = [line for line in result.stderr.splitlines() if line.startswith("recovered: could not finish")]
+    assert len(lines) == 2 and any("../outside.txt" in line for line in lines)
+
+
+def test_a_dry_run_lists_what_recovery_would_do_and_changes_nothing(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    vault, _files, row = crash_with_one_row_written(tmp_path, model_env)
+    before = snapshot(vault)
+    rows = state(vault, "SELECT * FROM inbox_transcripts ORDER BY content_hash")
+
+    result = cli("inbox", "--vault", vault, "--dry-run", "--json")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert snapshot(vault) == before
+    assert state(vault, "SELECT * FROM inbox_transcripts ORDER BY content_hash") == rows
+    items = json.loads(result.stdout)["items"]
+    assert any(i["name"] == row["inbox"] and "would recover" in i["detail"] for i in items)
