@@ -7,7 +7,6 @@ the transcript comes next, and what varies per meeting (date, file name) last.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 import json
@@ -118,11 +117,3 @@ def compile_template(text: str, *, keep_trailing_newline: bool) -> jinja2.Templa
 def extraction_schema() -> dict[str, Any]:
     """The JSON schema of MeetingExtraction (treat as read-only: it is shared)."""
     return MeetingExtraction.model_json_schema()
-
-
-def messages(system: str, user: str) -> list[Message]:
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-def weekday_of(date: dt.date | None) -> str:
-    return date.strftime("%A") if date else ""

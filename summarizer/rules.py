@@ -29,8 +29,6 @@ class NoteContext:
     owner_aliases: Sequence[str] = ()
     task_status: str = "?"
     note_tags: Sequence[str] = ("generated",)
-    resolve_name: Callable[[str], str] | None = None  # vault linking: name -> canonical name
-    related_filter: Callable[[list[str]], list[str]] | None = None  # keeps only linkable notes
     account_override: str | None = None
     account_linked: bool = True
     participants_override: list[str] | None = None
@@ -84,7 +82,7 @@ def meeting_date(extraction: MeetingExtraction, transcript: Transcript) -> dt.da
 
 def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteContext) -> MeetingNote:
     date = meeting_date(extraction, transcript)
-    canonical = ctx.resolve_name or (lambda name: one_line(name))
+    canonical = one_line
 
     def owner_of(name: str | None) -> str | None:
         if not name or not one_line(name):
@@ -147,8 +145,6 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
     else:
         related = unique(canonical(e.name) for e in extraction.related)
         related = [r for r in related if not account or fold(r) != fold(account)]
-    if ctx.related_filter is not None:
-        related = ctx.related_filter(related)
 
     return MeetingNote(
         title=one_line(extraction.title) or transcript.title or transcript.source_name or "Meeting",

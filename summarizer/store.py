@@ -82,12 +82,6 @@ class Store:
             (now(), *values),
         )
 
-    def calls(self) -> list[dict[str, Any]]:
-        with self._lock:
-            cursor = self._db.execute("SELECT * FROM calls ORDER BY id")
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
     # ---------------------------------------------------------------- extraction cache
 
     def cached_extraction(self, key: str) -> ExtractionResult | None:
