@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from summarizer.cli_common import err, flags, format_usage, parse_date_option, run
 from summarizer.cli_options import EngineOpt, ModelOpt, VaultOpt
-from summarizer.errors import ConfigError, SummarizerError
-
-if TYPE_CHECKING:
-    from summarizer.models import Usage
+from summarizer.errors import ConfigError
 
 app = typer.Typer(
     name="summarizer",
@@ -27,46 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-T = TypeVar("T")
-
-
-def err(message: str) -> None:
-    typer.echo(message, err=True)
-
-
-def run(action: Callable[[], T]) -> T:
-    """Turn our errors into one line on stderr and the documented exit code."""
-    try:
-        return action()
-    except SummarizerError as error:
-        err(f"error: {error}")
-        raise typer.Exit(error.exit_code) from None
-    except KeyboardInterrupt:
-        err("interrupted")
-        raise typer.Exit(130) from None
-
-
-def parse_date_option(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"--date must be YYYY-MM-DD, got {value!r}") from None
-
-
-def format_usage(usage: Usage) -> str:
-    cost = f"${usage.cost:.4f}" if usage.cost is not None else "n/a (unknown price)"
-    return (
-        f"{usage.calls} call(s), {usage.prompt_tokens} tokens in ({usage.cached_tokens} cached), "
-        f"{usage.completion_tokens} out, estimated cost {cost}"
-    )
-
-
-def flags(model: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"model": model, **extra}
-
 
 def _locate(transcript: Path, vault: Path | None) -> Path:
     """A transcript path as typed: relative to the working folder, else to the vault."""
@@ -98,14 +55,14 @@ def summarise(
     """Summarise one transcript into a note in the vault and print the note's path."""
 
     def action() -> None:
+        from summarizer.engines import check_engine_choice
         from summarizer.pipeline import Pipeline, resolve_vault
 
         meeting_date = parse_date_option(date)
         path = _locate(transcript, vault)
         if not path.exists():
             raise ConfigError("no such file", path)
-        if engine not in (None, "auto", "openai", "offline"):
-            raise ConfigError(f"--engine must be openai, offline or auto, not {engine!r}")
+        check_engine_choice(engine)
         pipeline = Pipeline.open(resolve_vault(vault, [path]), flags(model), engine=engine)
         try:
             for notice in pipeline.notices:
@@ -210,7 +167,9 @@ def config(vault: VaultOpt = None, model: ModelOpt = None) -> None:
     run(action)
 
 
-# Commands defined in their own modules register here (each module imports only typer at load).
+# Commands defined in their own modules register here, and only here (each imports only typer at
+# load, and never this module: their shared helpers are in `cli_common`).
+__all__ = ["app", "err", "flags", "format_usage", "main", "parse_date_option", "run"]
 # --- command registrations ---
 from summarizer import cli_eval, cli_inbox, cli_regenerate  # noqa: E402
 

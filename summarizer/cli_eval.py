@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Run the engine over transcripts with references; print ROUGE, item precision/recall, grounding."""
-        from summarizer.cli import err, run
+        from summarizer.cli_common import err, run
 
         def action() -> None:
             from summarizer.errors import ConfigError

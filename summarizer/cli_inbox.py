@@ -66,7 +66,7 @@ def inbox(
     Exit status: 0 all done, 1 some transcripts failed (they stay in the inbox), 2 usage or
     configuration error (including another run holding the vault lock).
     """
-    from summarizer.cli import err, run
+    from summarizer.cli_common import err, run
 
     def action() -> int:
         from rich.console import Console

@@ -63,24 +63,24 @@ def register(app: typer.Typer) -> None:
         than quietly re-making LLM notes with the offline engine, unless --render-only or
         --engine offline (or engine = "offline" in the settings) says that is what is wanted.
         """
-        from summarizer.cli import err, flags, parse_date_option, run
+        from summarizer.cli_common import err, flags, parse_date_option, run
 
         def action() -> int:
             from contextlib import nullcontext
 
+            from summarizer.engines import check_engine_choice
             from summarizer.errors import ConfigError
-            from summarizer.inbox import install_limiter, vault_lock
             from summarizer.pipeline import Pipeline, resolve_vault
             from summarizer.runner import AdaptiveLimiter
             from summarizer.vault import Vault
+            from summarizer.vaultlock import vault_lock
 
             paths = list(notes or [])
             if not paths and not (all_notes or since or stale):
                 raise ConfigError("name the notes to regenerate, or use --all, --since DATE or --stale")
             if paths and all_notes:
                 raise ConfigError("give note paths or --all, not both")
-            if engine not in (None, "auto", "openai", "offline"):
-                raise ConfigError(f"--engine must be openai, offline or auto, not {engine!r}")
+            check_engine_choice(engine)
             if keep < 1:
                 raise ConfigError(f"--keep-history must be at least 1, got {keep}")
             try:
@@ -92,7 +92,9 @@ def register(app: typer.Typer) -> None:
             # Writes share the inbox's vault lock, so a regenerate never races an inbox run on a note.
             with nullcontext() if dry_run else vault_lock(root, wait, err):
                 limiter = AdaptiveLimiter(1)
-                pipeline = Pipeline.open(root.root, flags(model), engine=engine, on_http_status=limiter.observe)
+                pipeline = Pipeline.open(
+                    root.root, flags(model), engine=engine, observers=[limiter], wrappers=[limiter.wrap]
+                )
                 try:
                     # 'auto' fell back to offline: say so instead of re-making every LLM note without a model.
                     chosen = engine or pipeline.resolved.settings.engine
@@ -107,7 +109,6 @@ def register(app: typer.Typer) -> None:
                         for notice in pipeline.notices:
                             err(notice)
                     limiter.resize(pipeline.resolved.settings.concurrency)
-                    install_limiter(pipeline, limiter)
                     return _run(pipeline, resolved, all_notes, since_date, stale, render_only, dry_run, keep, as_json)
                 finally:
                     pipeline.close()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from summarizer.config import ResolvedSettings
-from summarizer.errors import ModelError
+from summarizer.errors import ConfigError, ModelError
 from summarizer.llm import CallLog, ModelClient, Prompt
 from summarizer.models import (
     ActionItem,
@@ -33,6 +33,7 @@ from summarizer.models import (
     Usage,
     Utterance,
 )
+from summarizer.modelseam import Extractor, HttpObserver, Wrapper
 from summarizer.prompting import Chunk, PromptSet
 from summarizer.tokens import TokenCounter
 
@@ -109,27 +110,40 @@ def _digest(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def reserved_output_tokens(resolved: ResolvedSettings) -> int:
+    """Tokens reserved for the answer: the configured cap, at most a quarter of a small window."""
+    settings = resolved.settings
+    window = context_window(settings.model, settings.context_window)
+    return min(settings.max_output_tokens, window // 4)
+
+
 @dataclass
 class LLMEngine:
+    """Extraction by a model. `client` is what it calls (the provider, possibly wrapped, e.g. by
+    the rate limiter); `provider` is the OpenAI-compatible client itself, for the Batch API.
+    Both are built by `build_engine`; given neither, a plain provider is made."""
+
     resolved: ResolvedSettings
     prompts: PromptSet
     log: CallLog | None = None
-    on_http_status: Callable[[int, str | None], None] | None = None
     name: str = "openai"
+    provider: ModelClient | None = None
+    client: Extractor | None = None
 
     def __post_init__(self) -> None:
-        self.client = ModelClient(
-            self.resolved,
-            log=self.log,
-            prompt_version=self.prompts.version,
-            output_tokens=self.output_tokens,
-            on_http_status=self.on_http_status,
-        )
+        if self.provider is None:
+            self.provider = ModelClient(
+                self.resolved,
+                log=self.log,
+                prompt_version=self.prompts.version,
+                output_tokens=self.output_tokens,
+            )
+        self.extractor: Extractor = self.client or self.provider
         self.counter = TokenCounter(self.resolved.settings.model)
 
     @property
     def model(self) -> str:
-        return self.client.model
+        return self.extractor.model
 
     @property
     def prompt_version(self) -> str:
@@ -143,10 +157,7 @@ class LLMEngine:
 
     @property
     def output_tokens(self) -> int:
-        """Tokens reserved for the answer: the configured cap, at most a quarter of a small window."""
-        settings = self.resolved.settings
-        window = context_window(settings.model, settings.context_window)
-        return min(settings.max_output_tokens, window // 4)
+        return reserved_output_tokens(self.resolved)
 
     def cache_key(self, transcript: Transcript, candidates: Sequence[str]) -> str:
         s = self.resolved.settings
@@ -262,7 +273,7 @@ class LLMEngine:
     ) -> ExtractionResult:
         plan = self.plan(transcript, candidates)
         if len(plan.chunks) <= 1:
-            result = self.client.extract(self.prompt(transcript, candidates), label=label)
+            result = self.extractor.extract(self.prompt(transcript, candidates), label=label)
             return ExtractionResult(
                 extraction=result.extraction,
                 engine=self.name,
@@ -277,7 +288,7 @@ class LLMEngine:
             nonlocal done
             chunk = plan.chunks[index]
             prompt = self.prompt(transcript, candidates, _lines(chunk), Chunk(index + 1, total))
-            result = self.client.extract(prompt, label=f"{label} (part {index + 1}/{total})")
+            result = self.extractor.extract(prompt, label=f"{label} (part {index + 1}/{total})")
             done += 1
             if progress:
                 progress(f"part {done}/{total} extracted")
@@ -308,7 +319,7 @@ class LLMEngine:
                 progress(f"merging {len(heads)} parts in {len(groups)} call(s)")
             merged_heads: list[MeetingExtraction] = []
             for group in groups:
-                result = self.client.extract(self._reduce_prompt(transcript, group), label=f"{label} (merge)")
+                result = self.extractor.extract(self._reduce_prompt(transcript, group), label=f"{label} (merge)")
                 merged_heads.append(result.extraction)
                 usage = usage + result.usage
             heads = merged_heads
@@ -445,3 +456,66 @@ class OfflineEngine:
 
         s = self.resolved.settings
         return offline_result(transcript, owner=s.owner, owner_aliases=s.owner_aliases)
+
+
+# ---------------------------------------------------------------------------- the one place engines are chosen
+
+
+@dataclass(frozen=True)
+class EngineSetup:
+    """What a factory may use: settings, prompts, the call log, HTTP observers and client wrappers."""
+
+    resolved: ResolvedSettings
+    prompts: PromptSet
+    log: CallLog | None = None
+    observers: Sequence[HttpObserver] = ()
+    wrappers: Sequence[Wrapper] = ()
+
+    def wrap(self, client: Extractor) -> Extractor:
+        for wrapper in self.wrappers:
+            client = wrapper(client)
+        return client
+
+
+def _openai_engine(setup: EngineSetup) -> Engine:
+    provider = ModelClient(
+        setup.resolved,
+        log=setup.log,
+        prompt_version=setup.prompts.version,
+        output_tokens=reserved_output_tokens(setup.resolved),
+        observers=tuple(setup.observers),
+    )
+    provider.model  # noqa: B018 - fail early with a clear message when no model is set
+    return LLMEngine(setup.resolved, setup.prompts, setup.log, provider=provider, client=setup.wrap(provider))
+
+
+def _offline_engine(setup: EngineSetup) -> Engine:
+    return OfflineEngine(setup.resolved)
+
+
+# A new provider: one module with an `Extractor`, a factory like `_openai_engine`, one line here.
+ENGINES: dict[str, Callable[[EngineSetup], Engine]] = {
+    "openai": _openai_engine,
+    "offline": _offline_engine,
+}
+AUTO = "auto"
+
+
+def check_engine_choice(choice: str | None) -> None:
+    """--engine / `engine =`: a registered name or auto; a one-line error before any work."""
+    if choice is not None and choice != AUTO and choice not in ENGINES:
+        raise ConfigError(f"--engine must be {', '.join(ENGINES)} or {AUTO}, not {choice!r}")
+
+
+def resolve_engine_choice(choice: str | None, resolved: ResolvedSettings) -> tuple[str, bool]:
+    """The engine name to build, and whether auto fell back to offline for want of a model."""
+    check_engine_choice(choice)
+    name = choice or resolved.settings.engine
+    if name == AUTO:
+        return ("openai", False) if resolved.settings.model else ("offline", True)
+    return name, False
+
+
+def build_engine(name: str, setup: EngineSetup) -> Engine:
+    check_engine_choice(name)
+    return ENGINES[name](setup)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
 from summarizer.models import MeetingExtraction, Usage
+from summarizer.modelseam import HttpObserver, HttpStatus, RateLimitedError
 from summarizer.pricing import estimate_cost
 
 if TYPE_CHECKING:
@@ -84,11 +85,13 @@ class FormatRejected(Exception):
 
 @dataclass
 class ModelClient:
+    """The OpenAI-compatible provider: an `Extractor` (see `summarizer.modelseam`)."""
+
     resolved: ResolvedSettings
     log: CallLog | None = None
     prompt_version: str = ""
     output_tokens: int | None = None
-    on_http_status: Callable[[int, str | None], None] | None = None  # status, and a 429's limit type
+    observers: Sequence[HttpObserver] = ()  # told every HTTP status, retried ones included
     _client: openai.OpenAI | None = field(default=None, init=False, repr=False)
 
     @property
@@ -126,7 +129,7 @@ class ModelClient:
                         "OPENAI_API_KEY is not set: export it (or point OPENAI_BASE_URL at a local server)"
                     )
                 key = "not-needed"  # local servers ignore it, the SDK insists on one
-            hooks = {"response": [self._observe]} if self.on_http_status else {}
+            hooks = {"response": [self._observe]} if self.observers else {}
             http = httpx2.Client(
                 timeout=httpx2.Timeout(settings.timeout, connect=10.0),
                 event_hooks=hooks,
@@ -141,8 +144,6 @@ class ModelClient:
         return self._client
 
     def _observe(self, response: Any) -> None:
-        if self.on_http_status is None:
-            return
         status = int(response.status_code)
         kind = None
         if status == 429:  # which limit was hit: OpenAI says "requests" or "tokens" in error.type
@@ -151,7 +152,9 @@ class ModelClient:
                 kind = (json.loads(response.text).get("error") or {}).get("type")
             except (ValueError, AttributeError, OSError):
                 kind = None
-        self.on_http_status(status, kind if isinstance(kind, str) else None)
+        event = HttpStatus(status, kind if isinstance(kind, str) else None)
+        for observer in self.observers:
+            observer.http_status(event)
 
     # ------------------------------------------------------------------ public
 
@@ -345,7 +348,9 @@ class ModelClient:
         if isinstance(err, openai.NotFoundError):
             return ConfigError(f"model {self.model!r} was not found at {self.base_url} (404); check --model")
         if isinstance(err, openai.RateLimitError):
-            return ModelError(f"rate limited by the model server (429) after {retries} retries; try again later", label)
+            return RateLimitedError(
+                f"rate limited by the model server (429) after {retries} retries; try again later", label
+            )
         if isinstance(err, openai.APITimeoutError):
             return ModelError(
                 f"the model server did not answer within {self.resolved.settings.timeout:.0f}s "

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from summarizer.config import ResolvedSettings, load_settings
-from summarizer.engines import Engine, LLMEngine, OfflineEngine, Plan, Progress
+from summarizer.engines import Engine, EngineSetup, Plan, Progress, build_engine, resolve_engine_choice
 from summarizer.errors import ConfigError, SummarizerError
 from summarizer.models import ExtractionResult, MeetingNote, Transcript, Usage
 from summarizer.prompting import PromptSet
@@ -27,6 +27,7 @@ from summarizer.vault import Vault
 
 if TYPE_CHECKING:
     from summarizer.linking import LinkResult
+    from summarizer.modelseam import HttpObserver, Wrapper
     from summarizer.vault_index import VaultIndex
 
 CANDIDATE_TOKENS = 600  # room in the prompt for names the vault already knows
@@ -35,6 +36,42 @@ NO_MODEL_NOTICE = (
     "notice: no model configured, using the offline engine; for LLM notes set SUMMARIZER_MODEL "
     "and OPENAI_API_KEY (plus OPENAI_BASE_URL for a local server)"
 )
+
+
+@dataclass
+class Draft:
+    """A note ready to write: made from one transcript and extraction, rendered once."""
+
+    source: Path
+    transcript: Transcript
+    source_ref: str
+    result: ExtractionResult
+    cached: bool
+    link: LinkResult
+    note: MeetingNote
+    text: str
+    target: Path
+
+    @property
+    def checked(self) -> int:
+        """Items whose evidence was looked for in the transcript."""
+        return sum(v is not None for v in self._verdicts())
+
+    @property
+    def unsupported(self) -> int:
+        return sum(v is False for v in self._verdicts())
+
+    def _verdicts(self) -> list[bool | None]:
+        return [t.supported for t in self.note.action_items] + [d.supported for d in self.note.decisions]
+
+
+@dataclass
+class Committed:
+    """Where a draft went: its path, the backup of a note it replaced, the stub notes it made."""
+
+    stubs: list[Path]
+    note_path: Path | None = None
+    backup: Path | None = None
 
 
 @dataclass
@@ -54,6 +91,7 @@ class Outcome:
     checked: int = 0
     link: LinkResult | None = None
     stubs: list[Path] = field(default_factory=list)
+    draft: Draft | None = None
 
 
 @dataclass
@@ -75,24 +113,21 @@ class Pipeline:
         flags: dict[str, Any] | None = None,
         *,
         engine: str | None = None,
-        on_http_status: Any = None,
+        observers: Sequence[HttpObserver] = (),
+        wrappers: Sequence[Wrapper] = (),
     ) -> Pipeline:
+        """`observers` see every HTTP status; `wrappers` go around the model client (e.g. a limiter)."""
         vault = Vault.open(vault_root)
         resolved = load_settings(vault.root, flags)
-        store = Store(vault.state_dir / "state.db")
+        name, fell_back = resolve_engine_choice(engine, resolved)
         prompts = PromptSet.load(vault.root)
-        choice = engine or resolved.settings.engine
-        notices: list[str] = []
-        if choice == "auto":
-            choice = "openai" if resolved.settings.model else "offline"
-            if choice == "offline":
-                notices.append(NO_MODEL_NOTICE)
-        chosen: Engine
-        if choice == "offline":
-            chosen = OfflineEngine(resolved)
-        else:
-            chosen = LLMEngine(resolved, prompts, log=store, on_http_status=on_http_status)
-            chosen.model  # noqa: B018 - fail early with a clear message when no model is set
+        store = Store(vault.state_dir / "state.db")
+        try:
+            chosen = build_engine(name, EngineSetup(resolved, prompts, store, observers, wrappers))
+        except BaseException:
+            store.close()
+            raise
+        notices = [NO_MODEL_NOTICE] if fell_back else []
         return cls(vault, resolved, chosen, prompts, store, load_note_template(vault.root), notices)
 
     @property
@@ -217,61 +252,85 @@ class Pipeline:
 
     # ------------------------------------------------------------------ one transcript, end to end
 
+    # ------------------------------------------------------------------ draft, then commit
+
+    def draft(
+        self,
+        transcript: Transcript,
+        result: ExtractionResult,
+        source_ref: str,
+        *,
+        source: Path,
+        cached: bool = False,
+        out: Path | None = None,
+    ) -> Draft:
+        """Everything about the note, nothing written: linked, composed and rendered once."""
+        link = self.link(result)
+        note = self.compose(transcript, result, source_ref, link)
+        text = self.render(note)
+        if out is not None and not self.vault.contains(out):
+            raise ConfigError("--out must be inside the vault (or '-' to print)", out)
+        target = self.vault.inside(self.vault.relative(out)) if out else self.target(note)
+        return Draft(source, transcript, source_ref, result, cached, link, note, text, target)
+
+    def commit(self, draft: Draft, *, at: Path | None = None, force: bool = False) -> Committed:
+        """Write the draft (atomically; over an existing file only with `force`, keeping a backup,
+        else at the next free name), its stub notes, and its record in the state store."""
+        committed = Committed(self.create_stubs(draft.link))
+        target = at or draft.target
+        if target.exists():
+            if force:
+                committed.backup = self.vault.backup(target)
+            else:
+                target = self.vault.free_path(target)
+        self.vault.write_atomic(target, draft.text)
+        self.store.record_note(
+            self.vault.relative(target),
+            draft.transcript.content_hash(),
+            draft.source_ref,
+            draft.result,
+            self.template_version,
+            draft.text,
+        )
+        committed.note_path = target
+        return committed
+
+    # ------------------------------------------------------------------ one transcript, end to end
+
     def summarise(
         self,
         path: Path,
         *,
         date: dt.date | None = None,
-        source_ref: str | None = None,
         out: Path | None = None,
         to_stdout: bool = False,
         force: bool = False,
         dry_run: bool = False,
         progress: Progress | None = None,
-        transcript: Transcript | None = None,
-        result: ExtractionResult | None = None,
     ) -> Outcome:
-        """`result`: an extraction the caller already has (and accounts for): used as is, no call."""
-        transcript = transcript or self.read(path, date)
+        transcript = self.read(path, date)
         outcome = Outcome(transcript=path)
-        ref = source_ref or self.vault.relative(path)
-        label = str(path)
         if dry_run:
             outcome.plan = self.plan(transcript)
             return outcome
-        cached = result is not None
-        if result is None:
-            try:
-                result, cached = self.extract(transcript, label=label, progress=progress)
-            except SummarizerError as err:
-                if err.path is None:
-                    raise type(err)(err.reason, path) from err
-                raise
-        link = self.link(result)
-        note = self.compose(transcript, result, ref, link)
-        text = self.render(note)
-        outcome.link = link
-        outcome.note, outcome.note_text, outcome.result, outcome.cached = note, text, result, cached
+        try:
+            result, cached = self.extract(transcript, label=str(path), progress=progress)
+        except SummarizerError as err:
+            if err.path is None:
+                raise type(err)(err.reason, path) from err
+            raise
+        if to_stdout:
+            out = None
+        draft = self.draft(transcript, result, self.vault.relative(path), source=path, cached=cached, out=out)
+        outcome.draft = draft
+        outcome.link, outcome.note, outcome.note_text = draft.link, draft.note, draft.text
+        outcome.result, outcome.cached = result, cached
         outcome.usage = Usage() if cached else result.usage
-        verdicts = [t.supported for t in note.action_items] + [d.supported for d in note.decisions]
-        outcome.checked = sum(v is not None for v in verdicts)
-        outcome.unsupported = sum(v is False for v in verdicts)
+        outcome.checked, outcome.unsupported = draft.checked, draft.unsupported
         if to_stdout:
             return outcome
-        outcome.stubs = self.create_stubs(link)
-        if out is not None and not self.vault.contains(out):
-            raise ConfigError("--out must be inside the vault (or '-' to print)", out)
-        target = self.vault.inside(self.vault.relative(out)) if out else self.target(note)
-        if target.exists():
-            if force:
-                outcome.backup = self.vault.backup(target)
-            else:
-                target = self.vault.free_path(target)
-        self.vault.write_atomic(target, text)
-        self.store.record_note(
-            self.vault.relative(target), transcript.content_hash(), ref, result, self.template_version, text
-        )
-        outcome.note_path = target
+        committed = self.commit(draft, force=force)
+        outcome.stubs, outcome.backup, outcome.note_path = committed.stubs, committed.backup, committed.note_path
         return outcome
 
 

@@ -116,9 +116,9 @@ def is_stale(pipeline: Pipeline, rel: str) -> bool:
     if record is None:
         return True
     return (
-        record.get("prompt_version") != pipeline.engine.prompt_version
-        or record.get("model") != pipeline.engine.model
-        or record.get("template_version") != pipeline.template_version
+        record.prompt_version != pipeline.engine.prompt_version
+        or record.model != pipeline.engine.model
+        or record.template_version != pipeline.template_version
     )
 
 
@@ -378,23 +378,23 @@ class Regenerator:
         split = split_note(theirs, rel)
         link = source_link(split.body)
         refs = [r for r in (split.data.get("source_ref"), link[0] if link else None) if isinstance(r, str) and r]
-        transcript_path = locate_transcript(p, note, refs, record.get("transcript_hash") if record else None)
+        transcript_path = locate_transcript(p, note, refs, record.transcript_hash if record else None)
         ref = p.vault.relative(transcript_path)
         if refs and refs[0] != ref:
             outcome.relinked = (refs[0], ref)
         theirs = relink(theirs, ref)
 
         parsed: MeetingNote | None = None
-        if record and record.get("rendered"):
-            base = relink(str(record["rendered"]), ref)
+        if record and record.rendered:
+            base = relink(record.rendered, ref)
         else:
             parsed = self._parse(theirs, rel)
             base = p.render(self._generated(parsed))
 
         transcript: Transcript | None = None
-        stored = bool(record and record.get("extraction") and record.get("engine") != PARSED_ENGINE)
+        stored = bool(record and record.extraction and record.engine != PARSED_ENGINE)
         if self.render_only and stored and record:
-            result = ExtractionResult.model_validate(record["extraction"])
+            result = ExtractionResult.model_validate(record.extraction)
             transcript = p.read(transcript_path)
             ours_note = p.compose(transcript, result, ref)
             outcome.origin = "stored extraction"
@@ -433,6 +433,6 @@ class Regenerator:
                 transcript = p.read(transcript_path)
             except SummarizerError:
                 transcript = None
-        digest = transcript.content_hash() if transcript else str((record or {}).get("transcript_hash") or "")
+        digest = transcript.content_hash() if transcript else ((record.transcript_hash if record else None) or "")
         p.store.record_note(rel, digest, ref, result, p.template_version, ours)
         return outcome

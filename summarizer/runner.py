@@ -29,6 +29,9 @@ from summarizer.models import Usage
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from summarizer.llm import CallResult, Prompt
+    from summarizer.modelseam import Extractor, HttpStatus
+
 Status = Literal["done", "skipped", "failed"]
 STATUSES: tuple[Status, ...] = ("done", "skipped", "failed")
 T = TypeVar("T")
@@ -94,6 +97,14 @@ class AdaptiveLimiter:
         finally:
             self.release()
 
+    def http_status(self, event: HttpStatus) -> None:
+        """The `HttpObserver` side: every status the model client sees."""
+        self.observe(event.status, event.limit)
+
+    def wrap(self, inner: Extractor) -> Extractor:
+        """The `Wrapper` side: `inner` with every request (whole meeting, part or merge) behind a slot."""
+        return LimitedExtractor(inner, self)
+
     def observe(self, status: int, kind: str | None = None) -> None:
         """React to one HTTP answer: 429 cuts the limit, a 2xx counts toward growing it.
 
@@ -146,6 +157,22 @@ class AdaptiveLimiter:
                 "increases": self.increases,
             }
 
+
+
+class LimitedExtractor:
+    """An `Extractor` whose requests each hold one of the limiter's slots."""
+
+    def __init__(self, inner: Extractor, limiter: AdaptiveLimiter) -> None:
+        self.inner = inner
+        self.limiter = limiter
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    def extract(self, prompt: Prompt, *, label: str) -> CallResult:
+        with self.limiter.slot():
+            return self.inner.extract(prompt, label=label)
 
 # ---------------------------------------------------------------------------- results and report
 

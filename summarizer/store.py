@@ -1,23 +1,34 @@
-"""The vault's state store: `.summarizer/state.db` (SQLite).
+"""The vault's state store: `.summarizer/state.db` (SQLite), and the only module that touches it.
 
 It logs every model call (tokens, cost, mode, the answer; never the key),
 caches validated extractions so the same content never costs a second call,
-remembers which response format each server accepted, and records which run
-made each note (model, prompt and template versions) for `regenerate --stale`.
+remembers which response format each server accepted, records which run made
+each note (model, prompt and template versions) for `regenerate --stale`, and
+keeps the inbox's journal and its Batch API submissions.
+
+Every table is created here, through ordered migrations numbered by
+`PRAGMA user_version`. A database from an older version is copied to
+`state.db.bak-v<N>` and upgraded in place; one from a newer version is refused.
+Other modules use the typed methods below, never SQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import sqlite3
 import threading
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from summarizer.models import ExtractionResult
+from summarizer.errors import ConfigError
+from summarizer.models import ExtractionResult, Usage
 
-SCHEMA = """
+# Every layout ever shipped, in order. Versions 1-3 predate `user_version` (files of those versions
+# say 0 and are recognised by their tables); never edit a shipped step, add a new one.
+_V1 = """
 CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY, ts TEXT NOT NULL, label TEXT, model TEXT, mode TEXT, endpoint TEXT,
     prompt_version TEXT, calls INTEGER, prompt_tokens INTEGER, cached_tokens INTEGER,
@@ -30,13 +41,108 @@ CREATE TABLE IF NOT EXISTS extractions (
 );
 CREATE TABLE IF NOT EXISTS notes (
     note_path TEXT PRIMARY KEY, transcript_hash TEXT, source_ref TEXT, engine TEXT, model TEXT,
-    prompt_version TEXT, template_version TEXT, extraction TEXT, ts TEXT NOT NULL, rendered TEXT
+    prompt_version TEXT, template_version TEXT, extraction TEXT, ts TEXT NOT NULL
 );
 """
+_V2 = "ALTER TABLE notes ADD COLUMN rendered TEXT;"
+_V3 = """
+CREATE TABLE IF NOT EXISTS inbox_transcripts (
+    content_hash TEXT PRIMARY KEY, status TEXT NOT NULL, inbox_path TEXT, note_path TEXT,
+    note_sha TEXT, archive_path TEXT, engine TEXT, model TEXT, prompt_version TEXT,
+    calls INTEGER, prompt_tokens INTEGER, cached_tokens INTEGER, completion_tokens INTEGER,
+    cost REAL, error TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    first_seen TEXT NOT NULL, updated TEXT NOT NULL, done_at TEXT
+);
+CREATE INDEX IF NOT EXISTS inbox_transcripts_status ON inbox_transcripts (status);
+CREATE TABLE IF NOT EXISTS inbox_duplicates (
+    content_hash TEXT NOT NULL, inbox_path TEXT NOT NULL, status TEXT NOT NULL,
+    archive_path TEXT, duplicate_of TEXT, updated TEXT NOT NULL,
+    PRIMARY KEY (content_hash, inbox_path)
+);
+CREATE INDEX IF NOT EXISTS inbox_duplicates_status ON inbox_duplicates (status);
+CREATE TABLE IF NOT EXISTS inbox_batches (
+    token TEXT PRIMARY KEY, batch_id TEXT, input_file_id TEXT, status TEXT NOT NULL,
+    engine TEXT, model TEXT, prompt_version TEXT, requests INTEGER,
+    created TEXT NOT NULL, updated TEXT NOT NULL, error TEXT
+);
+CREATE TABLE IF NOT EXISTS inbox_batch_items (
+    token TEXT NOT NULL, custom_id TEXT NOT NULL, content_hash TEXT NOT NULL, cache_key TEXT NOT NULL,
+    transcript_hash TEXT NOT NULL, inbox_path TEXT, status TEXT NOT NULL, error TEXT,
+    prompt_tokens INTEGER, cached_tokens INTEGER, completion_tokens INTEGER, cost REAL, updated TEXT,
+    PRIMARY KEY (token, custom_id)
+);
+CREATE INDEX IF NOT EXISTS inbox_batch_items_hash ON inbox_batch_items (content_hash);
+"""
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)  # MIGRATIONS[n - 1] takes a database to version n
+SCHEMA_VERSION = len(MIGRATIONS)
+
+JOURNAL_COLUMNS = (
+    *("content_hash", "status", "inbox_path", "note_path", "note_sha", "archive_path"),
+    *("engine", "model", "prompt_version", "calls", "prompt_tokens", "cached_tokens", "completion_tokens"),
+    *("cost", "error", "attempts", "first_seen", "updated", "done_at"),
+)
+_JOURNAL_SETTABLE = frozenset({"status", "note_path", "note_sha", "archive_path", "error", "done_at"})
+_BATCH_SETTABLE = frozenset({"batch_id", "input_file_id", "status", "error"})
 
 
 def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One transcript content in the inbox journal (see `summarizer.inbox_journal`)."""
+
+    content_hash: str
+    status: str
+    inbox_path: str | None
+    note_path: str | None
+    note_sha: str | None
+    archive_path: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class DuplicateRow:
+    content_hash: str
+    inbox_path: str
+    status: str
+    archive_path: str | None
+    duplicate_of: str | None
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    token: str
+    batch_id: str | None
+    status: str
+    engine: str
+    model: str
+    prompt_version: str
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    custom_id: str
+    content_hash: str
+    cache_key: str
+    transcript_hash: str
+    inbox_path: str | None
+
+
+@dataclass(frozen=True)
+class NoteRecord:
+    """What made a note: `rendered` is the exact text generated (the base for merging user edits)."""
+
+    note_path: str
+    transcript_hash: str | None
+    source_ref: str | None
+    engine: str | None
+    model: str | None
+    prompt_version: str | None
+    template_version: str | None
+    extraction: dict[str, Any] | None
+    rendered: str | None
 
 
 class Store:
@@ -47,27 +153,87 @@ class Store:
         self.path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._migrate()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            cursor = self._db.execute(sql, params)
-            return cursor.fetchall()
+            return self._db.execute(sql, params).fetchall()
+
+    # ---------------------------------------------------------------- schema versions
+
+    @property
+    def version(self) -> int:
+        return int(self._rows("PRAGMA user_version")[0][0])
+
+    def _found_version(self) -> int:
+        """The layout's version: `user_version`, or for an unversioned file, what its tables say."""
+        stamped = self.version
+        if stamped:
+            return stamped
+        tables = {str(r[0]) for r in self._rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "notes" not in tables:
+            return 0
+        columns = {str(r[1]) for r in self._rows("PRAGMA table_info(notes)")}
+        return 2 if "rendered" in columns else 1  # v3's tables are created if missing, so 2 is safe
+
+    def _migrate(self) -> None:
+        found = self._found_version()
+        if found > SCHEMA_VERSION:
+            raise ConfigError(
+                f"written by a newer summarizer (state schema {found}, this one knows up to {SCHEMA_VERSION}); "
+                "upgrade summarizer",
+                self.path,
+            )
+        if found == SCHEMA_VERSION:
+            return
+        if found > 0:
+            self._keep_copy(found)
+        self._db.execute("BEGIN IMMEDIATE")  # one process migrates; the others then see the new version
+        try:
+            found = self._found_version()
+            for step in MIGRATIONS[found:]:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _keep_copy(self, version: int) -> None:
+        """`state.db.bak-v<N>` next to the database, never over an earlier copy."""
+        target = self.path.with_name(f"{self.path.name}.bak-v{version}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.bak-v{version}-{n}")
+        tmp = target.with_name(f".{target.name}.tmp")
+        copy = sqlite3.connect(tmp)
+        try:
+            self._db.backup(copy)  # consistent even with a WAL beside the file
+        finally:
+            copy.close()
+        shutil.move(tmp, target)
 
     # ---------------------------------------------------------------- response-format modes
 
     def get_mode(self, endpoint: str) -> str | None:
-        rows = self.execute("SELECT mode FROM modes WHERE endpoint = ?", (endpoint,))
+        rows = self._rows("SELECT mode FROM modes WHERE endpoint = ?", (endpoint,))
         return str(rows[0][0]) if rows else None
 
     def set_mode(self, endpoint: str, mode: str) -> None:
-        self.execute("INSERT OR REPLACE INTO modes VALUES (?, ?, ?)", (endpoint, mode, now()))
+        self._rows("INSERT OR REPLACE INTO modes VALUES (?, ?, ?)", (endpoint, mode, now()))
 
     # ---------------------------------------------------------------- call log
 
@@ -77,7 +243,7 @@ class Store:
             *("prompt_tokens", "cached_tokens", "completion_tokens", "cost", "response", "error"),
         ]
         values = [record.get(c) for c in columns]
-        self.execute(
+        self._rows(
             f"INSERT INTO calls (ts, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
             (now(), *values),
         )
@@ -85,11 +251,11 @@ class Store:
     # ---------------------------------------------------------------- extraction cache
 
     def cached_extraction(self, key: str) -> ExtractionResult | None:
-        rows = self.execute("SELECT result FROM extractions WHERE key = ?", (key,))
+        rows = self._rows("SELECT result FROM extractions WHERE key = ?", (key,))
         return ExtractionResult.model_validate_json(rows[0][0]) if rows else None
 
     def cache_extraction(self, key: str, transcript_hash: str, result: ExtractionResult) -> None:
-        self.execute(
+        self._rows(
             "INSERT OR REPLACE INTO extractions VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
@@ -114,8 +280,10 @@ class Store:
         rendered: str | None = None,
     ) -> None:
         """Remember what made a note, and the exact text generated (the base for merging user edits)."""
-        self.execute(
-            "INSERT OR REPLACE INTO notes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self._rows(
+            """INSERT OR REPLACE INTO notes (note_path, transcript_hash, source_ref, engine, model,
+                   prompt_version, template_version, extraction, ts, rendered)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 note_path,
                 transcript_hash,
@@ -130,14 +298,231 @@ class Store:
             ),
         )
 
-    def note_record(self, note_path: str) -> dict[str, Any] | None:
-        with self._lock:
-            cursor = self._db.execute("SELECT * FROM notes WHERE note_path = ?", (note_path,))
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            names = [d[0] for d in cursor.description]
-            record = dict(zip(names, row, strict=True))
-        if record.get("extraction"):
-            record["extraction"] = json.loads(record["extraction"])
-        return record
+    def note_record(self, note_path: str) -> NoteRecord | None:
+        rows = self._rows(
+            """SELECT note_path, transcript_hash, source_ref, engine, model, prompt_version,
+                   template_version, extraction, rendered FROM notes WHERE note_path = ?""",
+            (note_path,),
+        )
+        if not rows:
+            return None
+        path, transcript_hash, source_ref, engine, model, prompt_version, template, extraction, rendered = rows[0]
+        return NoteRecord(
+            path,
+            transcript_hash,
+            source_ref,
+            engine,
+            model,
+            prompt_version,
+            template,
+            json.loads(extraction) if extraction else None,
+            rendered,
+        )
+
+    def relink_note(self, note_path: str, source_ref: str, rendered: str | None) -> None:
+        """A note's transcript was archived under another name: its record follows."""
+        self._rows(
+            "UPDATE notes SET source_ref = ?, rendered = ? WHERE note_path = ?", (source_ref, rendered, note_path)
+        )
+
+    def note_paths_under(self, prefix: str) -> set[str]:
+        """Notes we wrote (or planned) inside a folder, matched literally (no LIKE wildcards)."""
+        folder = PurePosixPath(prefix).as_posix().strip("/")  # "./Inbox" -> "Inbox"
+        params: tuple[str, ...] = ()
+        if folder in ("", "."):
+            where = ""
+        else:
+            escaped = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where, params = " WHERE note_path LIKE ? ESCAPE '\\'", (escaped + "/%",)
+        rows = self._rows(f"SELECT note_path FROM inbox_transcripts{where}", params)
+        rows += self._rows(f"SELECT note_path FROM notes{where}", params)
+        return {str(r[0]) for r in rows if r[0]}
+
+    # ---------------------------------------------------------------- inbox journal
+
+    def journal_row(self, content_hash: str) -> JournalRow | None:
+        rows = self._journal("WHERE content_hash = ?", (content_hash,))
+        return rows[0] if rows else None
+
+    def journal_open(self) -> list[JournalRow]:
+        """Rows a killed run left half done."""
+        return self._journal("WHERE status IN ('planned', 'written')")
+
+    def _journal(self, where: str, params: tuple[Any, ...] = ()) -> list[JournalRow]:
+        rows = self._rows(
+            "SELECT content_hash, status, inbox_path, note_path, note_sha, archive_path, error "
+            f"FROM inbox_transcripts {where}",
+            params,
+        )
+        return [JournalRow(*r) for r in rows]
+
+    def journal_plan(self, content_hash: str, inbox_path: str, note_path: str, note_sha: str, archive: str) -> None:
+        self._rows(
+            """INSERT INTO inbox_transcripts (content_hash, status, inbox_path, note_path, note_sha,
+                   archive_path, error, first_seen, updated)
+               VALUES (?, 'planned', ?, ?, ?, ?, NULL, ?, ?)
+               ON CONFLICT (content_hash) DO UPDATE SET status = 'planned', inbox_path = excluded.inbox_path,
+                   note_path = excluded.note_path, note_sha = excluded.note_sha,
+                   archive_path = excluded.archive_path, error = NULL, updated = excluded.updated""",
+            (content_hash, inbox_path, note_path, note_sha, archive, now(), now()),
+        )
+
+    def journal_set(self, content_hash: str, **values: str | None) -> None:
+        """Change a row's status, paths, note hash, error or done time."""
+        unknown = set(values) - _JOURNAL_SETTABLE
+        if unknown:
+            raise ValueError(f"not journal fields: {sorted(unknown)}")
+        values["updated"] = now()
+        columns = ", ".join(f"{name} = ?" for name in values)
+        self._rows(f"UPDATE inbox_transcripts SET {columns} WHERE content_hash = ?", (*values.values(), content_hash))
+
+    def journal_usage(self, content_hash: str, usage: Usage, engine: str, model: str, prompt_version: str) -> None:
+        self._rows(
+            """UPDATE inbox_transcripts SET engine = ?, model = ?, prompt_version = ?, calls = ?,
+                   prompt_tokens = ?, cached_tokens = ?, completion_tokens = ?, cost = ?, updated = ?
+               WHERE content_hash = ?""",
+            (
+                *(engine, model, prompt_version, usage.calls, usage.prompt_tokens, usage.cached_tokens),
+                *(usage.completion_tokens, usage.cost, now(), content_hash),
+            ),
+        )
+
+    def journal_fail(self, content_hash: str, inbox_path: str, error: str) -> None:
+        self._rows(
+            """INSERT INTO inbox_transcripts (content_hash, status, inbox_path, error, attempts, first_seen, updated)
+               VALUES (?, 'failed', ?, ?, 1, ?, ?)
+               ON CONFLICT (content_hash) DO UPDATE SET status = 'failed', inbox_path = excluded.inbox_path,
+                   error = excluded.error, attempts = attempts + 1, updated = excluded.updated""",
+            (content_hash, inbox_path, error, now(), now()),
+        )
+
+    def duplicates_open(self) -> list[DuplicateRow]:
+        rows = self._rows(
+            "SELECT content_hash, inbox_path, status, archive_path, duplicate_of FROM inbox_duplicates "
+            "WHERE status = 'planned'"
+        )
+        return [DuplicateRow(*r) for r in rows]
+
+    def duplicate_plan(self, content_hash: str, inbox_path: str, archive: str, duplicate_of: str | None) -> None:
+        self._rows(
+            "INSERT OR REPLACE INTO inbox_duplicates VALUES (?, ?, 'planned', ?, ?, ?)",
+            (content_hash, inbox_path, archive, duplicate_of, now()),
+        )
+
+    def duplicate_set(
+        self, content_hash: str, inbox_path: str, *, status: str | None = None, archive: str | None = None
+    ) -> None:
+        if status is not None:
+            self._rows(
+                "UPDATE inbox_duplicates SET status = ?, updated = ? WHERE content_hash = ? AND inbox_path = ?",
+                (status, now(), content_hash, inbox_path),
+            )
+        if archive is not None:
+            self._rows(
+                "UPDATE inbox_duplicates SET archive_path = ?, updated = ? WHERE content_hash = ? AND inbox_path = ?",
+                (archive, now(), content_hash, inbox_path),
+            )
+
+    # ---------------------------------------------------------------- Batch API submissions
+
+    def open_batch_for(self, content_hash: str) -> str | None:
+        """The batch still working on this content, if any (the normal path then leaves it alone)."""
+        rows = self._rows(
+            """SELECT b.batch_id, b.token FROM inbox_batch_items i JOIN inbox_batches b ON b.token = i.token
+               WHERE i.content_hash = ? AND i.status = 'submitted' AND b.status IN ('preparing', 'submitted')""",
+            (content_hash,),
+        )
+        return str(rows[0][0] or rows[0][1]) if rows else None
+
+    def batched_hashes(self) -> set[str]:
+        """Contents that went into any batch (what `--collect` processes)."""
+        return {str(r[0]) for r in self._rows("SELECT DISTINCT content_hash FROM inbox_batch_items")}
+
+    def batch_usage(self, content_hash: str) -> Usage | None:
+        """What the batch charged for this content's extraction."""
+        rows = self._rows(
+            """SELECT prompt_tokens, cached_tokens, completion_tokens, cost FROM inbox_batch_items
+               WHERE content_hash = ? AND status = 'collected' ORDER BY updated DESC LIMIT 1""",
+            (content_hash,),
+        )
+        if not rows:
+            return None
+        prompt, cached, completion, cost = rows[0]
+        return Usage(
+            calls=1, prompt_tokens=prompt or 0, cached_tokens=cached or 0, completion_tokens=completion or 0, cost=cost
+        )
+
+    def collected_result(self, content_hash: str) -> ExtractionResult | None:
+        """The extraction a batch returned for this content, by the cache key stored at submission."""
+        rows = self._rows(
+            """SELECT cache_key FROM inbox_batch_items WHERE content_hash = ? AND status = 'collected'
+               ORDER BY updated DESC""",
+            (content_hash,),
+        )
+        for (key,) in rows:
+            found = self.cached_extraction(str(key))
+            if found is not None:
+                return found
+        return None
+
+    def batch_record(self, token: str, engine: str, model: str, prompt_version: str, items: list[BatchItem]) -> None:
+        """A batch and its requests, recorded before anything is uploaded."""
+        self._rows(
+            "INSERT INTO inbox_batches VALUES (?, NULL, NULL, 'preparing', ?, ?, ?, ?, ?, ?, NULL)",
+            (token, engine, model, prompt_version, len(items), now(), now()),
+        )
+        for item in items:
+            values = (item.custom_id, item.content_hash, item.cache_key, item.transcript_hash, item.inbox_path)
+            self._rows(
+                """INSERT INTO inbox_batch_items (token, custom_id, content_hash, cache_key, transcript_hash,
+                       inbox_path, status, updated) VALUES (?, ?, ?, ?, ?, ?, 'submitted', ?)""",
+                (token, *values, now()),
+            )
+
+    def batch_set(self, token: str, **values: str | None) -> None:
+        unknown = set(values) - _BATCH_SETTABLE
+        if unknown:
+            raise ValueError(f"not batch fields: {sorted(unknown)}")
+        values["updated"] = now()
+        columns = ", ".join(f"{name} = ?" for name in values)
+        self._rows(f"UPDATE inbox_batches SET {columns} WHERE token = ?", (*values.values(), token))
+
+    def open_batches(self) -> list[BatchRow]:
+        rows = self._rows(
+            "SELECT token, batch_id, status, engine, model, prompt_version FROM inbox_batches "
+            "WHERE status IN ('preparing', 'submitted') ORDER BY created"
+        )
+        return [BatchRow(*r) for r in rows]
+
+    def batch_items_waiting(self, token: str) -> dict[str, BatchItem]:
+        """A batch's requests with no result yet, by custom_id."""
+        rows = self._rows(
+            "SELECT custom_id, content_hash, cache_key, transcript_hash, inbox_path FROM inbox_batch_items "
+            "WHERE token = ? AND status = 'submitted'",
+            (token,),
+        )
+        return {str(r[0]): BatchItem(*r) for r in rows}
+
+    def batch_item_collected(self, token: str, custom_id: str, usage: Usage) -> None:
+        self._rows(
+            """UPDATE inbox_batch_items SET status = 'collected', error = NULL, prompt_tokens = ?,
+                   cached_tokens = ?, completion_tokens = ?, cost = ?, updated = ?
+               WHERE token = ? AND custom_id = ?""",
+            (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.cost, now(), token, custom_id),
+        )
+
+    def batch_items_fail(self, token: str, error: str, custom_ids: list[str] | None = None) -> None:
+        """Mark a batch's waiting requests (or only these) failed: their transcripts go the normal way."""
+        if custom_ids is None:
+            self._rows(
+                "UPDATE inbox_batch_items SET status = 'failed', error = ?, updated = ? WHERE token = ? "
+                "AND status = 'submitted'",
+                (error, now(), token),
+            )
+            return
+        for custom_id in custom_ids:
+            self._rows(
+                "UPDATE inbox_batch_items SET status = 'failed', error = ?, updated = ? "
+                "WHERE token = ? AND custom_id = ?",
+                (error, now(), token, custom_id),
+            )

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import yaml
@@ -620,7 +620,13 @@ def test_the_client_reports_which_limit_a_429_hit(fake_openai: FakeOpenAI, tmp_p
 
     seen: list[tuple[int, str | None]] = []
     resolved = load_settings(None, {"model": "test-model", "base_url": fake_openai.base_url, "max_retries": 2})
-    client = ModelClient(resolved, on_http_status=lambda status, kind: seen.append((status, kind)))
+    from summarizer.modelseam import HttpStatus
+
+    class Recorder:
+        def http_status(self, event: HttpStatus) -> None:
+            seen.append((event.status, event.limit))
+
+    client = ModelClient(resolved, observers=[Recorder()])
     fake_openai.enqueue(fo.status(429, {"error": {"type": "tokens", "message": "TPM"}}, {"retry-after": "0.01"}))
     fake_openai.enqueue(fo.reply(extraction("Kiwi review")))
     result = client.extract(Prompt("s", "s", "u"), label="x")
@@ -634,19 +640,19 @@ def test_the_client_reports_which_limit_a_429_hit(fake_openai: FakeOpenAI, tmp_p
 def test_a_file_that_takes_the_archive_name_meanwhile_is_kept_and_the_transcript_archived_beside_it(
     tmp_path: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from summarizer.inbox import InboxRun
+    from summarizer.archive import Archiver
 
     files = {"2026-03-02 - kiwi.txt": meeting("kiwi")}
     vault = inbox_vault(tmp_path / "vault", files)
     answer_by_topic(model_env)
-    move = InboxRun._move
+    move = Archiver.move
 
-    def someone_writes_there_first(self: InboxRun, source: Path, planned: Path, **kw: Any) -> Path:
+    def someone_writes_there_first(self: Archiver, source: Path, planned: Path, **kw: Any) -> Path:
         planned.parent.mkdir(parents=True, exist_ok=True)
         planned.write_text("someone else's file", encoding="utf-8")
         return move(self, source, planned, **kw)
 
-    monkeypatch.setattr(InboxRun, "_move", someone_writes_there_first)
+    monkeypatch.setattr(Archiver, "move", someone_writes_there_first)
 
     result = cli("inbox", "--vault", vault, "--json")
 
@@ -722,7 +728,7 @@ def test_symlinks_and_special_files_in_the_inbox_are_skipped_and_never_touched(
 def test_a_file_that_cannot_be_read_or_vanished_is_reported_and_the_rest_go_on(
     tmp_path: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from summarizer import inbox
+    from summarizer import inbox_scan as inbox
 
     files = {"2026-03-02 - kiwi.txt": meeting("kiwi"), "locked.txt": meeting("fig"), "gone.txt": meeting("lime")}
     vault = inbox_vault(tmp_path / "vault", files)
@@ -777,17 +783,14 @@ def test_notes_written_inside_a_dot_slash_inbox_are_never_taken_for_transcripts(
 
 
 def test_note_paths_under_an_inbox_match_its_folder_literally(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
-    from summarizer.inbox import Journal
     from summarizer.store import Store
 
     store = Store(tmp_path / "state.db")
-    journal = Journal(cast(Any, SimpleNamespace(store=store)))
-    for path in ("In_box/a.md", "Inxbox/b.md", "In%box/c.md", "Other/d.md"):
-        store.execute("INSERT INTO notes (note_path, ts) VALUES (?, 'now')", (path,))
-    assert journal.note_paths_under("In_box") == {"In_box/a.md"}
-    assert journal.note_paths_under("./In%box/") == {"In%box/c.md"}
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        for path in ("In_box/a.md", "Inxbox/b.md", "In%box/c.md", "Other/d.md"):
+            db.execute("INSERT INTO notes (note_path, ts) VALUES (?, 'now')", (path,))
+    assert store.note_paths_under("In_box") == {"In_box/a.md"}
+    assert store.note_paths_under("./In%box/") == {"In%box/c.md"}
     store.close()
 
 

@@ -1,0 +1,48 @@
+"""The seam between the engines and a model provider, with nothing provider-specific in it.
+
+A provider module (today `summarizer.llm`, for OpenAI-compatible servers) offers an `Extractor`:
+one structured extraction per call. What sits on top of it (the adaptive rate limiter, say) is an
+`Extractor` wrapping another, composed when the engine is built (`summarizer.engines.build_engine`),
+the way httpx takes a transport. HTTP statuses reach whoever needs them (the limiter) as typed
+`HttpStatus` events through `HttpObserver`s handed to the provider at construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from summarizer.errors import ModelError
+
+if TYPE_CHECKING:
+    from summarizer.llm import CallResult, Prompt
+
+
+@dataclass(frozen=True)
+class HttpStatus:
+    """One HTTP response from the model server; `limit` is which limit a 429 hit ("requests",
+    "tokens") when the server says."""
+
+    status: int
+    limit: str | None = None
+
+
+class HttpObserver(Protocol):
+    def http_status(self, event: HttpStatus) -> None: ...
+
+
+class Extractor(Protocol):
+    """One structured extraction per call; raises ModelError/ConfigError naming `label`."""
+
+    @property
+    def model(self) -> str: ...
+
+    def extract(self, prompt: Prompt, *, label: str) -> CallResult: ...
+
+
+Wrapper = Callable[[Extractor], Extractor]
+
+
+class RateLimitedError(ModelError):
+    """The provider gave up on rate limits (after its own retries): the caller may try again later."""

@@ -1,0 +1,104 @@
+"""The state store across versions: every layout ever shipped is upgraded in place (after a copy),
+and the commands then work on it; a database from a newer version is refused in one line."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from summarizer.store import SCHEMA_VERSION
+from tests.helpers import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "vault"
+LAYOUTS = sorted((Path(__file__).parent / "data" / "state_layouts").glob("v*.sql"))
+TRANSCRIPT = "Inbox/2026-03-02 - Website relaunch planning with Northwind.md"
+
+
+def vault_with_state(tmp_path: Path, sql: str) -> Path:
+    vault = tmp_path / "vault"
+    shutil.copytree(EXAMPLE, vault, ignore=shutil.ignore_patterns(".summarizer"))
+    (vault / ".summarizer").mkdir()
+    with sqlite3.connect(vault / ".summarizer" / "state.db") as db:
+        db.executescript(sql)
+    return vault
+
+
+def notes_columns(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return len(db.execute("PRAGMA table_info(notes)").fetchall())
+
+
+def test_every_layout_ever_shipped_has_a_fixture() -> None:
+    assert [p.stem for p in LAYOUTS] == [f"v{n}" for n in range(1, SCHEMA_VERSION + 1)]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda p: p.stem)
+def test_an_older_state_db_is_kept_then_upgraded_and_every_command_works_on_it(
+    tmp_path: Path, layout: Path
+) -> None:
+    version = int(layout.stem[1:])
+    vault = vault_with_state(tmp_path, layout.read_text(encoding="utf-8"))
+    state = vault / ".summarizer" / "state.db"
+    columns_before = notes_columns(state)
+
+    summarised = cli("summarise", TRANSCRIPT, "--vault", vault, "--engine", "offline")
+
+    assert summarised.exit_code == 0, summarised.stdout + summarised.stderr
+    assert Path(summarised.stdout.strip()).is_file()
+    with sqlite3.connect(state) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("SELECT source_ref FROM notes WHERE note_path LIKE 'Meetings/%Old%'").fetchall() == [
+            ("Inbox/old.txt",)
+        ]
+        assert db.execute("SELECT count(*) FROM notes").fetchone()[0] == 2
+    if version < SCHEMA_VERSION:
+        copy = vault / ".summarizer" / f"state.db.bak-v{version}"
+        assert copy.is_file() and notes_columns(copy) == columns_before
+        with sqlite3.connect(copy) as db:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == 0  # untouched, as shipped
+
+    inbox = cli("inbox", "--vault", vault, "--engine", "offline", "--settle", "0", "--json")
+    assert inbox.exit_code == 0, inbox.stdout + inbox.stderr
+    assert not (vault / TRANSCRIPT).exists()  # summarised again and archived
+
+    regenerated = cli("regenerate", "--all", "--vault", vault, "--engine", "offline", "--json")
+    assert regenerated.exit_code == 0, regenerated.stdout + regenerated.stderr
+    assert "Traceback" not in summarised.stderr + inbox.stderr + regenerated.stderr
+
+
+def test_a_second_open_does_not_copy_or_migrate_again(tmp_path: Path) -> None:
+    vault = vault_with_state(tmp_path, LAYOUTS[0].read_text(encoding="utf-8"))
+    for _ in range(2):
+        assert cli("summarise", TRANSCRIPT, "--vault", vault, "--engine", "offline", "--out", "-").exit_code == 0
+    assert sorted(p.name for p in (vault / ".summarizer").glob("state.db.bak-*")) == ["state.db.bak-v1"]
+
+
+def test_a_state_db_from_a_newer_version_is_refused_in_one_line(tmp_path: Path) -> None:
+    vault = vault_with_state(tmp_path, f"PRAGMA user_version = {SCHEMA_VERSION + 1};")
+    before = (vault / TRANSCRIPT).read_bytes()
+
+    result = cli("summarise", TRANSCRIPT, "--vault", vault, "--engine", "offline")
+
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "state.db" in line and "newer summarizer" in line
+    assert (vault / TRANSCRIPT).read_bytes() == before
+    assert not list((vault / "Meetings").glob("*.md")) if (vault / "Meetings").exists() else True
+
+
+def test_the_example_vault_ships_no_state_and_readme_first_command_leaves_git_clean(tmp_path: Path) -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "examples/vault/.summarizer"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    assert tracked.stdout == ""
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "examples/vault/.summarizer/state.db"], cwd=ROOT, check=False
+    )
+    assert ignored.returncode == 0
