@@ -213,7 +213,8 @@ class Recovery:
         """Make the note's source_ref and Source link name `archive_rel` (after a name clash), and
         the records that keep its generated text."""
         from summarizer.noteparse import split_note
-        from summarizer.regenerate import relink
+
+        relink = self.pipeline.note_format.relink
 
         if not is_regular(note):
             return

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -166,12 +167,43 @@ def standard_keys(note_type: str) -> set[str]:
     return {"type", "title", "date", account, "participants", "source", "source_ref", "tags"}
 
 
-def parse_note(text: str, *, task_tags: str = "#task #proposed", where: str | None = None) -> MeetingNote:
-    """A note in the vault's format back into the MeetingNote that renders it."""
+# Section headings of the packaged template, by the template field that fills each section;
+# `summarizer.noteformat` passes the active template's (a vault override may rename them).
+DEFAULT_HEADINGS: dict[str, tuple[str, ...]] = {
+    "summary": ("Summary",),
+    "action_items": ("Action Items",),
+    "decisions": ("Decisions",),
+    "key_information": ("Key Information",),
+    "related": ("Related",),
+}
+
+
+def parse_note(
+    text: str,
+    *,
+    task_tags: str = "#task #proposed",
+    where: str | None = None,
+    headings: Mapping[str, Sequence[str]] | None = None,
+    source: Callable[[str], tuple[str, str | None] | None] | None = None,
+) -> MeetingNote:
+    """A note in the vault's format back into the MeetingNote that renders it.
+
+    `headings`: role -> the headings that mean it (first found wins); `source`: finds the body's
+    Source link. Both default to the packaged template's.
+    """
     split = split_note(text, where)
     data = split.data
     parts = sections(split.body)
-    named = {name: lines for name, lines in parts[1:]}
+    by_heading: dict[str, list[str]] = {}
+    for name, lines in parts[1:]:
+        by_heading[name] = lines  # a heading used twice: the last one, as before
+    names = headings or DEFAULT_HEADINGS
+    named: dict[str, list[str]] = {}
+    for role, options in names.items():
+        for option in options:
+            if option in by_heading:
+                named[role] = by_heading[option]
+                break
     header: dict[str, str] = {}
     h1: str | None = None
     for line in parts[0][1]:
@@ -198,13 +230,13 @@ def parse_note(text: str, *, task_tags: str = "#task #proposed", where: str | No
     if account and tags and tags[0] == f"account/{slugify(link_target(account))}":
         tags.pop(0)
 
-    summary_lines = [line for line in named.get("Summary", []) if line.strip()]
+    summary_lines = [line for line in named.get("summary", []) if line.strip()]
     summary = " ".join(summary_lines)
     if summary == EMPTY_SECTION:
         summary = ""
     source_ref = _text(data.get("source_ref"))
     if source_ref is None:
-        link = source_link(split.body)
+        link = (source or source_link)(split.body)
         if link is None:
             raise NoteParseError("no source_ref in the frontmatter and no Source link in the body", where)
         source_ref = link[0]
@@ -218,13 +250,13 @@ def parse_note(text: str, *, task_tags: str = "#task #proposed", where: str | No
         account_category=category,
         participants=as_strings(data.get("participants")),
         summary=summary,
-        action_items=parse_tasks(named.get("Action Items", []), task_tags),
+        action_items=parse_tasks(named.get("action_items", []), task_tags),
         decisions=[
             DecisionItem(text=text, supported=flag)
-            for text, flag in (_flagged(item) for item in _bullets(named.get("Decisions", [])))
+            for text, flag in (_flagged(item) for item in _bullets(named.get("decisions", [])))
         ],
-        key_information=_bullets(named.get("Key Information", [])),
-        related=[_link(item) for item in _bullets(named.get("Related", []))],
+        key_information=_bullets(named.get("key_information", [])),
+        related=[_link(item) for item in _bullets(named.get("related", []))],
         source_ref=source_ref,
         tags=tags,
         account_linked=linked or not account,

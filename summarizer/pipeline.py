@@ -19,8 +19,9 @@ from summarizer.config import ResolvedSettings, load_settings
 from summarizer.engines import Engine, EngineSetup, Plan, Progress, build_engine, resolve_engine_choice
 from summarizer.errors import ConfigError, SummarizerError
 from summarizer.models import ExtractionResult, MeetingNote, Transcript, Usage
+from summarizer.noteformat import NoteFormat, for_template
 from summarizer.prompting import PromptSet
-from summarizer.render import load_note_template, render_note, template_version
+from summarizer.render import load_note_template, template_version
 from summarizer.rules import NoteContext, build_note
 from summarizer.store import Store
 from summarizer.vault import Vault
@@ -129,6 +130,11 @@ class Pipeline:
             raise
         notices = [NO_MODEL_NOTICE] if fell_back else []
         return cls(vault, resolved, chosen, prompts, store, load_note_template(vault.root), notices)
+
+    @property
+    def note_format(self) -> NoteFormat:
+        """The active template's layout: section headings and order, the Source line."""
+        return for_template(self.template_text)
 
     @property
     def template_version(self) -> str:
@@ -245,7 +251,7 @@ class Pipeline:
         return created
 
     def render(self, note: MeetingNote) -> str:
-        return render_note(note, self.template_text, self.resolved.settings.task_tags)
+        return self.note_format.render(note, self.resolved.settings.task_tags)
 
     def target(self, note: MeetingNote) -> Path:
         return self.vault.note_path(self.resolved.settings.note_path, note)

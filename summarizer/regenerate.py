@@ -43,11 +43,11 @@ from summarizer.models import (
     Transcript,
     Usage,
 )
-from summarizer.noteparse import FENCE, as_date, as_strings, parse_note, source_link, split_note
+from summarizer.noteformat import NoteFormat, packaged
+from summarizer.noteparse import as_date, as_strings, split_note
 from summarizer.pipeline import Pipeline
 from summarizer.reader import repair_mojibake
-from summarizer.render import GENERATED_TAG, dump_frontmatter
-from summarizer.render import source_link as render_source_link
+from summarizer.render import GENERATED_TAG
 
 HISTORY_DIR = "history"
 DEFAULT_HISTORY = 10  # previous versions kept per note; older ones are deleted
@@ -152,27 +152,10 @@ def select_notes(
 # --------------------------------------------------------------------------- the transcript
 
 
-def relink(text: str, source_ref: str) -> str:
-    """Point the frontmatter `source_ref` and the body's Source link at `source_ref`.
-
-    The frontmatter is re-dumped only when its value changes, so an untouched
-    note keeps its bytes.
-    """
-    split = split_note(text)
-    head = text[: len(text) - len(split.body)]
-    if split.data.get("source_ref") != source_ref:
-        data = dict(split.data)
-        data["source_ref"] = source_ref
-        head = f"{FENCE}\n{dump_frontmatter(data)}{FENCE}\n"
-    link = render_source_link(source_ref, PurePosixPath(source_ref).stem)
-    lines = split.body.split("\n")
-    found = source_link(split.body)
-    if found is not None:
-        for index, line in enumerate(lines):
-            if source_link(line) is not None:
-                lines[index] = f"*Source: {link}*"
-                break
-    return head + "\n".join(lines)
+def relink(text: str, source_ref: str, note_format: NoteFormat | None = None) -> str:
+    """Point the frontmatter `source_ref` and the body's Source link at `source_ref` (see
+    `NoteFormat.relink`)."""
+    return (note_format or packaged()).relink(text, source_ref)
 
 
 def _candidates(pipeline: Pipeline) -> list[Path]:
@@ -344,7 +327,7 @@ class Regenerator:
         return note.model_copy(update={"action_items": tasks})
 
     def _parse(self, text: str, rel: str) -> MeetingNote:
-        return parse_note(text, task_tags=self.pipeline.resolved.settings.task_tags, where=rel)
+        return self.pipeline.note_format.parse(text, task_tags=self.pipeline.resolved.settings.task_tags, where=rel)
 
     def regenerate(self, note: Path, progress: Any = None) -> Outcome:
         """Regenerate one note (or, dry-run, work out the diff); raises a SummarizerError naming it."""
@@ -376,17 +359,18 @@ class Regenerator:
                 outcome.skipped = NOT_OURS
                 return outcome
         split = split_note(theirs, rel)
-        link = source_link(split.body)
+        fmt = p.note_format
+        link = fmt.source_link(split.body)
         refs = [r for r in (split.data.get("source_ref"), link[0] if link else None) if isinstance(r, str) and r]
         transcript_path = locate_transcript(p, note, refs, record.transcript_hash if record else None)
         ref = p.vault.relative(transcript_path)
         if refs and refs[0] != ref:
             outcome.relinked = (refs[0], ref)
-        theirs = relink(theirs, ref)
+        theirs = fmt.relink(theirs, ref)
 
         parsed: MeetingNote | None = None
         if record and record.rendered:
-            base = relink(record.rendered, ref)
+            base = fmt.relink(record.rendered, ref)
         else:
             parsed = self._parse(theirs, rel)
             base = p.render(self._generated(parsed))
@@ -414,7 +398,10 @@ class Regenerator:
             outcome.origin = "cache" if cached else "model"
             outcome.usage = Usage() if cached else result.usage
         ours = p.render(ours_note)
-        merged = merge_note(base, theirs, ours)
+        # Under the active template's headings (and, when the template reordered its sections since
+        # we made the note, in its order), so a renamed section is merged, never kept twice.
+        reorder = fmt.role_order(base) != fmt.order
+        merged = merge_note(fmt.conform(base, reorder=reorder), fmt.conform(theirs, reorder=reorder), ours)
 
         outcome.changed = merged != current
         if outcome.changed:
