@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,12 @@ class Draft:
     link: LinkResult
     note: MeetingNote
     text: str
-    target: Path
+    locate: Callable[[], Path] = field(repr=False)
+
+    @cached_property
+    def target(self) -> Path:
+        """Where the note goes (from `note_path`, or --out); worked out when first asked."""
+        return self.locate()
 
     @property
     def checked(self) -> int:
@@ -276,8 +282,11 @@ class Pipeline:
         text = self.render(note)
         if out is not None and not self.vault.contains(out):
             raise ConfigError("--out must be inside the vault (or '-' to print)", out)
-        target = self.vault.inside(self.vault.relative(out)) if out else self.target(note)
-        return Draft(source, transcript, source_ref, result, cached, link, note, text, target)
+
+        def locate() -> Path:
+            return self.vault.inside(self.vault.relative(out)) if out else self.target(note)
+
+        return Draft(source, transcript, source_ref, result, cached, link, note, text, locate)
 
     def commit(self, draft: Draft, *, at: Path | None = None, force: bool = False) -> Committed:
         """Write the draft (atomically; over an existing file only with `force`, keeping a backup,
@@ -313,21 +322,28 @@ class Pipeline:
         force: bool = False,
         dry_run: bool = False,
         progress: Progress | None = None,
+        source_ref: str | None = None,
+        transcript: Transcript | None = None,
+        result: ExtractionResult | None = None,
     ) -> Outcome:
-        transcript = self.read(path, date)
+        """Read, extract (or take the caller's `result`, accounted for by the caller), draft, commit."""
+        transcript = transcript or self.read(path, date)
         outcome = Outcome(transcript=path)
         if dry_run:
             outcome.plan = self.plan(transcript)
             return outcome
-        try:
-            result, cached = self.extract(transcript, label=str(path), progress=progress)
-        except SummarizerError as err:
-            if err.path is None:
-                raise type(err)(err.reason, path) from err
-            raise
+        cached = result is not None
+        if result is None:
+            try:
+                result, cached = self.extract(transcript, label=str(path), progress=progress)
+            except SummarizerError as err:
+                if err.path is None:
+                    raise type(err)(err.reason, path) from err
+                raise
         if to_stdout:
             out = None
-        draft = self.draft(transcript, result, self.vault.relative(path), source=path, cached=cached, out=out)
+        ref = source_ref or self.vault.relative(path)
+        draft = self.draft(transcript, result, ref, source=path, cached=cached, out=out)
         outcome.draft = draft
         outcome.link, outcome.note, outcome.note_text = draft.link, draft.note, draft.text
         outcome.result, outcome.cached = result, cached

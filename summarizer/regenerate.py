@@ -380,11 +380,12 @@ class Regenerator:
         if self.render_only and stored and record:
             result = ExtractionResult.model_validate(record.extraction)
             transcript = p.read(transcript_path)
-            ours_note = p.compose(transcript, result, ref)
+            ours = p.draft(transcript, result, ref, source=transcript_path).text
             outcome.origin = "stored extraction"
         elif self.render_only:
             # Nothing the model said is stored: the last generated text (else the note) is the source.
             ours_note = self._generated(parsed or self._parse(base, rel))
+            ours = p.render(ours_note)
             result = ExtractionResult(
                 extraction=extraction_of(ours_note), engine=PARSED_ENGINE, model="", prompt_version=""
             )
@@ -394,10 +395,9 @@ class Regenerator:
             if progress is not None:
                 progress("summarising")
             result, cached = p.extract(transcript, label=rel, progress=progress)
-            ours_note = p.compose(transcript, result, ref)
+            ours = p.draft(transcript, result, ref, source=transcript_path, cached=cached).text
             outcome.origin = "cache" if cached else "model"
             outcome.usage = Usage() if cached else result.usage
-        ours = p.render(ours_note)
         # Under the active template's headings (and, when the template reordered its sections since
         # we made the note, in its order), so a renamed section is merged, never kept twice.
         reorder = fmt.role_order(base) != fmt.order
