@@ -119,9 +119,10 @@ def reserved_output_tokens(resolved: ResolvedSettings) -> int:
 
 @dataclass
 class LLMEngine:
-    """Extraction by a model. `client` is what it calls (the provider, possibly wrapped, e.g. by
-    the rate limiter); `provider` is the OpenAI-compatible client itself, for the Batch API.
-    Both are built by `build_engine`; given neither, a plain provider is made."""
+    """Extraction by a model. `client` is what it calls (any `Extractor`: a provider, possibly
+    wrapped, e.g. by the rate limiter); `provider` is the OpenAI-compatible client underneath when
+    there is one (the Batch API needs it). Both are built by `build_engine`; given neither, a
+    plain OpenAI-compatible client is made."""
 
     resolved: ResolvedSettings
     prompts: PromptSet
@@ -131,14 +132,16 @@ class LLMEngine:
     client: Extractor | None = None
 
     def __post_init__(self) -> None:
-        if self.provider is None:
+        if self.provider is None and self.client is None:
             self.provider = ModelClient(
                 self.resolved,
                 log=self.log,
                 prompt_version=self.prompts.version,
                 output_tokens=self.output_tokens,
             )
-        self.extractor: Extractor = self.client or self.provider
+        extractor = self.client or self.provider
+        assert extractor is not None
+        self.extractor: Extractor = extractor
         self.counter = TokenCounter(self.resolved.settings.model)
 
     @property
