@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS inbox_batch_items (
 );
 CREATE INDEX IF NOT EXISTS inbox_batch_items_hash ON inbox_batch_items (content_hash);
 """
+_V3_TABLES = frozenset({"inbox_transcripts", "inbox_duplicates", "inbox_batches", "inbox_batch_items"})
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)  # MIGRATIONS[n - 1] takes a database to version n
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -184,7 +185,9 @@ class Store:
         if "notes" not in tables:
             return 0
         columns = {str(r[1]) for r in self._rows("PRAGMA table_info(notes)")}
-        return 2 if "rendered" in columns else 1  # v3's tables are created if missing, so 2 is safe
+        if "rendered" not in columns:
+            return 1
+        return 3 if tables >= _V3_TABLES else 2  # v3's tables are created if missing, so 2 is safe
 
     def _migrate(self) -> None:
         found = self._found_version()
@@ -195,6 +198,8 @@ class Store:
                 self.path,
             )
         if found == SCHEMA_VERSION:
+            if self.version != SCHEMA_VERSION:  # today's layout from before the stamp: only stamp it
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             return
         if found > 0:
             self._keep_copy(found)
