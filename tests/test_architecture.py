@@ -89,3 +89,8 @@ def test_command_modules_do_not_import_the_cli_back() -> None:
     graph = import_graph()
     offenders = [name for name in graph if name.startswith("summarizer.cli_") and "summarizer.cli" in graph[name]]
     assert offenders == []
+
+
+def test_only_the_state_store_speaks_sql() -> None:
+    users = sorted(p.stem for p in PACKAGE.glob("*.py") if "import sqlite3" in p.read_text(encoding="utf-8"))
+    assert users == ["store"]
