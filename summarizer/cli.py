@@ -7,6 +7,7 @@ that `summarizer --help` answers at once.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,13 +48,15 @@ def run(action: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
-def parse_date_option(value: str | None) -> dt.date | None:
+def parse_date_option(value: str | None, option: str = "--date") -> dt.date | None:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ConfigError(f"--date must be YYYY-MM-DD, got {value!r}") from None
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ConfigError(f"{option}: {value} is not a valid date") from None
+        raise ConfigError(f"{option} must be YYYY-MM-DD, got {value!r}") from None
 
 
 def format_usage(usage: Usage) -> str:
@@ -99,11 +102,11 @@ def summarise(
 
     def action() -> None:
         from summarizer.pipeline import Pipeline, resolve_vault
+        from summarizer.reader import check_input_file
 
         meeting_date = parse_date_option(date)
         path = _locate(transcript, vault)
-        if not path.exists():
-            raise ConfigError("no such file", path)
+        check_input_file(path, ConfigError)  # a FIFO, device or folder is refused before anything runs
         if engine not in (None, "auto", "openai", "offline"):
             raise ConfigError(f"--engine must be openai, offline or auto, not {engine!r}")
         pipeline = Pipeline.open(resolve_vault(vault, [path]), flags(model), engine=engine)
