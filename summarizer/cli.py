@@ -81,7 +81,9 @@ def _locate(transcript: Path, vault: Path | None) -> Path:
 
 @app.command("summarise")
 def summarise(
-    transcript: Annotated[Path, typer.Argument(help="The transcript file (txt, md, vtt, srt, json).")],
+    transcript: Annotated[
+        Path, typer.Argument(help="The transcript file (txt, md, vtt, srt, json).", readable=False)
+    ],
     vault: VaultOpt = None,
     out: Annotated[
         str | None,

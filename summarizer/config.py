@@ -129,9 +129,7 @@ def _task_status(value: str) -> str:
 
 def _tag(body: str, shown: str) -> None:
     if not _TAG_BODY.fullmatch(body) or body.isdigit():
-        raise ValueError(
-            f"{shown!r} is not a tag: letters, digits, '_', '-', '/' only, not all digits"
-        )
+        raise ValueError(f"{shown!r} is not a tag: letters, digits, '_', '-', '/' only, not all digits")
 
 
 def _task_tags(value: str) -> str:
@@ -150,12 +148,12 @@ def _note_tags(value: list[str]) -> list[str]:
     return value
 
 
-Number = BeforeValidator(_no_bool)
+NotBool = BeforeValidator(_no_bool)
 Text = Annotated[str, AfterValidator(_one_line)]
 
 
 def setting(default: Any, allowed: str, **rules: Any) -> Any:
-    """A settings field with what is allowed in words, for error messages and `describe`."""
+    """A settings field that also says, in words, what it allows (the error messages quote it)."""
     if callable(default):
         return Field(default_factory=default, json_schema_extra={"allowed": allowed}, **rules)
     return Field(default=default, json_schema_extra={"allowed": allowed}, **rules)
@@ -165,9 +163,9 @@ class Price(BaseModel):
     """USD per million tokens."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    input: Annotated[float, Number, Field(ge=0)]
-    cached_input: Annotated[float, Number, Field(ge=0)] | None = None
-    output: Annotated[float, Number, Field(ge=0)]
+    input: Annotated[float, NotBool, Field(ge=0)]
+    cached_input: Annotated[float, NotBool, Field(ge=0)] | None = None
+    output: Annotated[float, NotBool, Field(ge=0)]
 
 
 class Settings(BaseModel):
@@ -190,13 +188,13 @@ class Settings(BaseModel):
     archive: Annotated[str, _folder("archive setting", root_ok=False)] = setting(
         "Inbox/_archive", "a folder path relative to the vault", validate_default=True
     )
-    temperature: Annotated[float, Number] | None = setting(0.2, "a number from 0 to 2", ge=0, le=2)
-    timeout: Annotated[float, Number] = setting(120.0, "a number of seconds > 0 and <= 86400", gt=0, le=86400)
-    max_retries: Annotated[int, Number] = setting(4, "a whole number from 0 to 20", ge=0, le=20)
-    max_output_tokens: Annotated[int, Number] = setting(4096, "a whole number of tokens >= 1", ge=1)
-    context_window: Annotated[int, Number] | None = setting(None, "a whole number of tokens >= 1024", ge=1024)
-    chunk_overlap: Annotated[int, Number] = setting(3, "a whole number of utterances from 0 to 100", ge=0, le=100)
-    concurrency: Annotated[int, Number] = setting(4, "a whole number from 1 to 64", ge=1, le=64)
+    temperature: Annotated[float, NotBool] | None = setting(0.2, "a number from 0 to 2", ge=0, le=2)
+    timeout: Annotated[float, NotBool] = setting(120.0, "a number of seconds > 0 and <= 86400", gt=0, le=86400)
+    max_retries: Annotated[int, NotBool] = setting(4, "a whole number from 0 to 20", ge=0, le=20)
+    max_output_tokens: Annotated[int, NotBool] = setting(4096, "a whole number of tokens >= 1", ge=1)
+    context_window: Annotated[int, NotBool] | None = setting(None, "a whole number of tokens >= 1024", ge=1024)
+    chunk_overlap: Annotated[int, NotBool] = setting(3, "a whole number of utterances from 0 to 100", ge=0, le=100)
+    concurrency: Annotated[int, NotBool] = setting(4, "a whole number from 1 to 64", ge=1, le=64)
     task_status: Annotated[str, AfterValidator(_task_status)] = setting("?", "one checkbox character")
     task_tags: Annotated[str, AfterValidator(_task_tags)] = setting(
         "#task #proposed", "'#tags' separated by spaces"

@@ -762,7 +762,7 @@ def check_input_file(path: Path, error: type[SummarizerError] = TranscriptError)
     if kind is not None:
         raise error(f"is {kind}, not a transcript file", path)
     if not os.access(path, os.R_OK):
-        raise error("cannot read file: permission denied", path)
+        raise error("cannot read file: Permission denied", path)
 
 
 def _read_bytes(path: Path) -> bytes:
