@@ -13,11 +13,25 @@ import pytest
 
 from summarizer.errors import TranscriptError
 from summarizer.reader import read_transcript
+from tests import fakeopenai as fo
 from tests.fakeopenai import FakeOpenAI
 from tests.helpers import Result, cli, make_vault
 
 TRANSCRIPT = "Alice Moreau: We lock the budget this week.\nBob Chen: I'll send the forecast by Friday.\n"
 NAME = "2026-03-02 - Budget review.txt"
+EXTRACTION = {
+    "title": "Budget review",
+    "meeting_date": None,
+    "note_type": "internal",
+    "account": None,
+    "account_category": None,
+    "participants": ["Alice Moreau", "Bob Chen"],
+    "summary": "The budget is locked this week.",
+    "action_items": [],
+    "decisions": [],
+    "key_information": [],
+    "related": [],
+}
 
 
 @pytest.fixture
@@ -75,6 +89,17 @@ def test_reading_a_fifo_is_refused_without_blocking(fifo: Path) -> None:
     worker.join(timeout=60)
     assert not worker.is_alive(), "read_transcript blocked on a FIFO"
     assert [str(e) for e in errors] == [f"{fifo}: is a named pipe (FIFO), not a transcript file"]
+
+
+def test_a_fifo_named_like_a_note_is_not_read_while_indexing_the_vault(
+    vault: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    os.mkfifo(vault / "People.md")
+    monkeypatch.setenv("SUMMARIZER_ENGINE", "openai")
+    model_env.enqueue(fo.reply(EXTRACTION))
+    result = run_unblocked("summarise", vault / "Inbox" / NAME, "--vault", vault)
+    assert result.exit_code == 0, result.stderr
+    assert len(model_env.chat_requests()) == 1
 
 
 def test_summarise_refuses_a_directory_a_socket_and_a_device(vault: Path, tmp_path: Path) -> None:
