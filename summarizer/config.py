@@ -332,6 +332,15 @@ def user_config_path() -> Path:
     return Path(user_config_dir("summarizer")) / "config.toml"
 
 
+def _config_file(path: Path) -> bool:
+    """Whether a config file is there to read; anything there but a regular file is refused."""
+    if path.is_file():
+        return True
+    if path.exists():
+        raise ConfigError("is not a regular file; a config file must be a TOML file", path)
+    return False
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -407,9 +416,9 @@ def load_settings(
         vault_folder(vault)
     layers: list[tuple[dict[str, Any], Source]] = []
     user_path = user_config_path()
-    if user_path.is_file():
+    if _config_file(user_path):
         layers.append((_read_toml(user_path), Source(f"user config {user_path}", path=user_path)))
-    if vault is not None and (vault / VAULT_CONFIG).is_file():
+    if vault is not None and _config_file(vault / VAULT_CONFIG):
         path = vault / VAULT_CONFIG
         layers.append((_read_toml(path), Source(f"vault config {path}", path=path)))
     layers.append(_from_env(env))

@@ -128,6 +128,15 @@ def test_summarise_refuses_an_unreadable_file(vault: Path, monkeypatch: pytest.M
     assert one_line(result) == f"error: {path}: cannot read file: Permission denied"
 
 
+def test_a_config_file_that_is_not_a_regular_file_is_refused(vault: Path) -> None:
+    config = vault / ".summarizer.toml"
+    config.unlink()
+    os.mkfifo(config)
+    result = run_unblocked("config", "--vault", vault)
+    assert result.exit_code == 2
+    assert one_line(result) == f"error: {config}: is not a regular file; a config file must be a TOML file"
+
+
 def test_a_missing_transcript_is_a_usage_error(vault: Path) -> None:
     result = cli("summarise", vault / "Inbox" / "nope.txt", "--vault", vault)
     assert result.exit_code == 2
