@@ -266,6 +266,8 @@ def _toml_value(value: Any) -> str:
 
 def _reason(name: str, error: ErrorDetails) -> str:
     """One error of pydantic's, in words: our own rule's message, else what the setting allows."""
+    if name not in Settings.model_fields:
+        return f"unknown setting {name!r} (known: {', '.join(SETTING_NAMES)})"
     if error["type"] == "value_error":
         message = str((error.get("ctx") or {}).get("error", error["msg"]))
         if message == "a boolean is not a number":
@@ -277,6 +279,8 @@ def _reason(name: str, error: ErrorDetails) -> str:
             return f"prices: unknown key {inner!r} (known: input, cached_input, output)"
         if error["type"] == "missing":
             return f"prices: {inner} is missing"
+        if len(error["loc"]) == 2:
+            return f"prices: {inner} must be a table of input, cached_input, output (USD per million tokens)"
         return f"prices: {inner} must be a number >= 0"
     return f"{name} must be {allowed(name)}"
 
@@ -290,7 +294,8 @@ def _validate(values: dict[str, Any], origins: dict[str, Source], *, one_source:
         if name == "archive" and name not in origins and "inbox" in origins:
             name = "inbox"  # the archive clash is the inbox setting's doing: name where it was set
         source = origins.get(name, Source("default"))
-        value = values[name] if name in values else Settings.model_fields[name].get_default(call_default_factory=True)
+        field_info = Settings.model_fields.get(name)
+        value = values.get(name, field_info.get_default(call_default_factory=True) if field_info else None)
         written, path = source.where(name, value)
         raise ConfigError(f"{written}: {_reason(name, first)}", path) from None
 
