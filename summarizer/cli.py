@@ -35,7 +35,9 @@ def _locate(transcript: Path, vault: Path | None) -> Path:
 
 @app.command("summarise")
 def summarise(
-    transcript: Annotated[Path, typer.Argument(help="The transcript file (txt, md, vtt, srt, json).")],
+    transcript: Annotated[
+        Path, typer.Argument(help="The transcript file (txt, md, vtt, srt, json).", readable=False)
+    ],
     vault: VaultOpt = None,
     out: Annotated[
         str | None,
@@ -57,11 +59,11 @@ def summarise(
     def action() -> None:
         from summarizer.engines import check_engine_choice
         from summarizer.pipeline import Pipeline, resolve_vault
+        from summarizer.reader import check_input_file
 
         meeting_date = parse_date_option(date)
         path = _locate(transcript, vault)
-        if not path.exists():
-            raise ConfigError("no such file", path)
+        check_input_file(path, ConfigError)  # a FIFO, device or folder is refused before anything runs
         check_engine_choice(engine)
         pipeline = Pipeline.open(resolve_vault(vault, [path]), flags(model), engine=engine)
         try:

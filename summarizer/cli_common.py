@@ -7,6 +7,7 @@ Command modules (`cli`, `cli_inbox`, `cli_regenerate`, `cli_eval`) import this, 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,13 +37,15 @@ def run(action: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
-def parse_date_option(value: str | None) -> dt.date | None:
+def parse_date_option(value: str | None, option: str = "--date") -> dt.date | None:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ConfigError(f"--date must be YYYY-MM-DD, got {value!r}") from None
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ConfigError(f"{option}: {value} is not a valid date") from None
+        raise ConfigError(f"{option} must be YYYY-MM-DD, got {value!r}") from None
 
 
 def format_usage(usage: Usage) -> str:

@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
             if keep < 1:
                 raise ConfigError(f"--keep-history must be at least 1, got {keep}")
             try:
-                since_date = parse_date_option(since)
+                since_date = parse_date_option(since, "--since")
             except ConfigError:
                 raise ConfigError(f"--since must be YYYY-MM-DD, got {since!r}") from None
             resolved = _resolve(paths, vault)

@@ -14,7 +14,9 @@ import codecs
 import datetime as dt
 import html
 import json
+import os
 import re
+import stat
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -27,11 +29,12 @@ import srt
 import webvtt
 import yaml
 
-from summarizer.errors import TranscriptError
+from summarizer.errors import SummarizerError, TranscriptError
 from summarizer.models import Transcript, Utterance
 
 __all__ = [
     "MAX_TRANSCRIPT_BYTES",
+    "check_input_file",
     "decode_transcript_bytes",
     "read_transcript",
     "repair_mojibake",
@@ -727,20 +730,67 @@ def _dedupe(names: Iterable[str]) -> list[str]:
     return list(seen.values())
 
 
-def _read_bytes(path: Path) -> bytes:
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _not_regular(mode: int) -> str | None:
+    """What a file of this mode is, when it is not a regular file; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _NOT_REGULAR if test(mode)), "not a regular file")
+
+
+def check_input_file(path: Path, error: type[SummarizerError] = TranscriptError) -> None:
+    """Refuse at once, without opening it, anything but an existing regular file we may read.
+
+    A FIFO or device would block a reader forever, a directory cannot be read: each gets one
+    line naming the file (as `error`, so a command may make it a usage error).
+    """
     try:
-        if path.is_dir():
-            raise TranscriptError("is a directory, not a transcript file", path)
-        size = path.stat().st_size
-        if size > MAX_TRANSCRIPT_BYTES:
-            raise TranscriptError(
-                f"file is too large to be a transcript ({size:,} bytes; limit {MAX_TRANSCRIPT_BYTES:,})", path
-            )
-        return path.read_bytes()
-    except FileNotFoundError as err:
-        raise TranscriptError("file not found", path) from err
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise error("no such file", path) from None
     except OSError as err:
-        raise TranscriptError(f"cannot read file: {err.strerror or err}", path) from err
+        raise error(f"cannot read file: {err.strerror or err}", path) from None
+    kind = _not_regular(mode)
+    if kind is not None:
+        raise error(f"is {kind}, not a transcript file", path)
+    if not os.access(path, os.R_OK):
+        raise error("cannot read file: Permission denied", path)
+
+
+def _read_bytes(path: Path) -> bytes:
+    check_input_file(path)
+    try:
+        # O_NONBLOCK: should the file be swapped for a FIFO after the check, opening it cannot block.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise TranscriptError("no such file", path) from None
+    except OSError as err:
+        raise TranscriptError(f"cannot read file: {err.strerror or err}", path) from None
+    with open(fd, "rb") as handle:
+        try:
+            info = os.fstat(handle.fileno())
+            kind = _not_regular(info.st_mode)
+            if kind is not None:
+                raise TranscriptError(f"is {kind}, not a transcript file", path)
+            if info.st_size > MAX_TRANSCRIPT_BYTES:
+                raise TranscriptError(
+                    f"file is too large to be a transcript ({info.st_size:,} bytes; limit {MAX_TRANSCRIPT_BYTES:,})",
+                    path,
+                )
+            data = handle.read(MAX_TRANSCRIPT_BYTES + 1)
+        except OSError as err:
+            raise TranscriptError(f"cannot read file: {err.strerror or err}", path) from err
+    if len(data) > MAX_TRANSCRIPT_BYTES:
+        raise TranscriptError(f"file is too large to be a transcript (limit {MAX_TRANSCRIPT_BYTES:,} bytes)", path)
+    return data
 
 
 def read_transcript(path: Path, *, date: dt.date | None = None) -> Transcript:

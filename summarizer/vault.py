@@ -7,14 +7,16 @@ user forces an overwrite.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import secrets
 import shutil
-import tempfile
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from summarizer.config import STATE_DIR
+from summarizer.config import STATE_DIR, vault_folder
 from summarizer.errors import VaultError
 from summarizer.markdown import safe_filename
 from summarizer.models import MeetingNote
@@ -28,10 +30,8 @@ class Vault:
 
     @classmethod
     def open(cls, root: Path) -> Vault:
-        root = root.expanduser()
-        if not root.is_dir():
-            raise VaultError("vault folder does not exist", root)
-        return cls(root.resolve())
+        """The vault at `root`; a missing folder or a file is a usage error (exit 2) naming it."""
+        return cls(vault_folder(root).resolve())
 
     @property
     def state_dir(self) -> Path:
@@ -75,14 +75,18 @@ class Vault:
             "type": note.note_type,
             "source": note.source_name,
         }
-        parts = [p for p in template.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+        posix = template.replace("\\", "/")
+        parts = [p for p in posix.split("/") if p not in ("", ".")]
+        if posix.startswith("/") or ".." in parts:
+            # Settings refuse such a template when they load; never remap one silently here.
+            raise VaultError("note_path template must stay inside the vault", template)
         if not parts:
             raise VaultError("note_path template is empty", template)
         rendered: list[str] = []
         for index, part in enumerate(parts):
             try:
                 text = part.format(**fields)
-            except (KeyError, IndexError, ValueError) as err:
+            except (KeyError, IndexError, ValueError, AttributeError) as err:
                 raise VaultError(
                     f"note_path template has an unknown field {err}; known: {', '.join(fields)}", template
                 ) from err
@@ -118,18 +122,34 @@ class Vault:
         write_atomic(path, text)
 
 
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new temp file next to `path`, created as any new file is (mode 0o666 less the umask)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path}")
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` so that a crash leaves either the old file or the new one, never half of one."""
+    """Write `text` so that a crash leaves either the old file or the new one, never half of one.
+
+    A new file gets the mode the user's umask gives any new file; a file written over keeps its mode.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            with contextlib.suppress(FileNotFoundError):
+                os.fchmod(handle.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)

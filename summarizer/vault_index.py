@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -202,8 +203,8 @@ def _walk(vault: Path, exclude: Sequence[str]) -> Iterator[tuple[str, os.stat_re
                     if entry.is_dir(follow_symlinks=False):
                         if rel.casefold() not in excluded:
                             stack.append((entry.path, rel))
-                    elif entry.name.lower().endswith(".md"):
-                        yield rel, entry.stat()
+                    elif entry.name.lower().endswith(".md") and stat.S_ISREG((st := entry.stat()).st_mode):
+                        yield rel, st  # a FIFO or device named *.md would block the read: never a note
                 except OSError:
                     continue
 

@@ -62,7 +62,8 @@ def test_unknown_setting_names_the_file(tmp_path: Path) -> None:
 
 def test_bad_value_names_setting_and_source(tmp_path: Path) -> None:
     vault = make_vault(tmp_path / "v", 'concurrency = "many"\n')
-    with pytest.raises(ConfigError, match=r"concurrency.*vault config"):
+    expected = r"\.summarizer\.toml: concurrency = \"many\": concurrency must be a whole number"
+    with pytest.raises(ConfigError, match=expected):
         load_settings(vault)
 
 

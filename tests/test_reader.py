@@ -280,7 +280,7 @@ def test_default_size_limit_is_twenty_megabytes() -> None:
 
 
 def test_refuses_missing_file(tmp_path: Path) -> None:
-    assert_refused(tmp_path / "nope.txt", "not found")
+    assert_refused(tmp_path / "nope.txt", "no such file")
 
 
 def test_refuses_directory(tmp_path: Path) -> None:

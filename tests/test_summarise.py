@@ -375,7 +375,7 @@ def test_vault_prompt_override_is_used_and_changes_the_version(vault: Path, mode
 
 
 def test_note_path_template_cannot_escape_the_vault(vault: Path, model_env: FakeOpenAI) -> None:
-    (vault / ".summarizer.toml").write_text('note_path = "../../{title}/../{date}.md"\n')
+    (vault / ".summarizer.toml").write_text('note_path = "{title}/{date}/{title}.md"\n')
     model_env.enqueue(fo.reply({**GOOD, "title": "../../../etc/evil"}))
     result = summarise(vault)
     assert result.exit_code == 0, result.stderr
