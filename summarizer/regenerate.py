@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from summarizer.errors import NoteParseError, SummarizerError, TranscriptError, VaultError
-from summarizer.merge import merge_note
+from summarizer.merge import KeptEdit, describe_kept, merge_note
 from summarizer.models import (
     ActionItem,
     Decision,
@@ -414,7 +414,8 @@ class Regenerator:
             outcome.origin = "cache" if cached else "model"
             outcome.usage = Usage() if cached else result.usage
         ours = p.render(ours_note)
-        merged = merge_note(base, theirs, ours)
+        kept: list[KeptEdit] = []  # their edits kept over new text: a dry run shows the new text
+        merged = merge_note(base, theirs, ours, kept)
 
         outcome.changed = merged != current
         if outcome.changed:
@@ -423,6 +424,7 @@ class Regenerator:
             )
             outcome.diff = "".join(line + "\n" for line in lines)
         if self.dry_run:
+            outcome.diff += describe_kept(kept, rel)
             return outcome
         if outcome.changed:
             outcome.history = keep_history(p, note, raw, self.history)
