@@ -742,12 +742,13 @@ def _org_of(person: IndexedNote | None, index: VaultIndex) -> IndexedNote | None
 def _account_from_vault(
     title: str, people: Sequence[IndexedNote], owner_note: IndexedNote | None, index: VaultIndex
 ) -> tuple[IndexedNote, str] | None:
-    """The organisation a meeting without an account is with, when the vault makes it clear.
+    """The organisation (or person) a meeting without an account is with, when the vault makes it clear.
 
     Conservative: an organisation only mentioned somewhere never counts. It must be named in the
     title *and* be the organisation of a participant's note, or be the one outside organisation
     the participants belong to (the owner's own organisation known and different), or follow
-    "with" in the title with no participant from elsewhere.
+    "with" in the title with no participant from elsewhere. Failing those, a participant the
+    title says the meeting is "with" ("1:1 with Jai Menon") is the account of a `people` note.
     """
     own = _org_of(owner_note, index)
     members: dict[str, list[str]] = {}
@@ -768,6 +769,19 @@ def _account_from_vault(
     with_orgs = [n for n, w in titled if w]
     if not both and not members and len(with_orgs) == 1:
         return with_orgs[0], "the title says the meeting is with it"
+    # "1:1 with Jai": a participant the title says the meeting is with (full name, alias or first name).
+    _, with_word, rest = title.casefold().partition("with ")
+    after = normalise_name(rest).split() if with_word else []
+    met = [
+        p
+        for p in people
+        if any(
+            words and after[: len(words)] == words
+            for words in (normalise_name(f).split() for f in (p.name, *p.aliases, p.name.split()[0]))
+        )
+    ]
+    if after and len(met) == 1:
+        return met[0], "the title says the meeting is with them, and they took part"
     return None
 
 
@@ -924,9 +938,13 @@ def link_extraction(
         found = _account_from_vault(extraction.title, people, owner_note, index)
         if found is not None:
             org, why = found
-            account, account_linked, note_type = org.name, True, "customer"
-            kind = (org.type or "").casefold()
-            category = next((c for c in get_args(AccountCategory) if c == kind), None)
+            is_person = org.kind == "person"
+            account, account_linked = org.name, True
+            note_type = "people" if is_person else "customer"
+            # The category is the vault's word for it: the note's type, else (a person) their organisation's.
+            typed = [org, *([o] if is_person and (o := _org_of(org, index)) else [])]
+            kinds = [(n.type or "").casefold() for n in typed]
+            category = next((c for k in kinds for c in get_args(AccountCategory) if c == k), None)
             explain.insert(0, ExplainLine("account", "(none given)", org.name, "vault", None, f"from the vault: {why}"))
     account_key = normalise_name(account) if account else None
     account_slug = slugify(account) if account else None

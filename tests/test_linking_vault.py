@@ -150,3 +150,26 @@ def test_stubs_only_for_speakers_with_a_type(tmp_path: Path) -> None:
     assert sorted(p.name for p in (vault / "Stubs").iterdir()) == ["Felix Adler.md"]
     assert (vault / "Stubs" / "Felix Adler.md").read_text(encoding="utf-8").startswith("---\ntype: people\n")
     assert "- [[Felix Adler]]" in related(note)
+
+
+def test_a_one_to_one_with_a_person_is_a_people_note(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    files = {
+        "People/Jai Menon.md": "---\ntype: people\ncompany: Microsoft\n---\n",
+        "People/Jason Vallery.md": "---\ntype: people\n---\n",
+        "People/Jeff Denworth.md": "---\ntype: people\n---\n",
+        "Companies/Microsoft.md": "---\ntype: customer\n---\n",
+        TRANSCRIPT: "Jai Menon: Hello.\nJason Vallery: Hi.\n",
+    }
+    vault = make_vault(tmp_path / "v", 'owner = "Jason Vallery"\n', files)
+    one_to_one = answer(title="1:1 with Jai", participants=["Jai Menon", "Jason Vallery"], action_items=[])
+    model_env.enqueue(fo.reply(one_to_one))
+    note, _ = summarise(vault, "--explain")
+    assert "type: people" in note and "person: Jai Menon" in note and "**Account**: [[Jai Menon]]" in note
+    assert "- type/customer" in note  # his organisation's type: the vault's word for him
+    # The account stays out; the owner (as in the reference note) and the account's company are in.
+    assert related(note) == ["- [[Jason Vallery]]", "- [[Microsoft]]"]
+
+    # Someone the title names who did not take part does not make it a 1:1 with them.
+    model_env.enqueue(fo.reply({**one_to_one, "title": "Planning with Jeff Denworth"}))
+    note, _ = summarise(vault, "--force", "--model", "test-model-2")  # another model: not the cache
+    assert "type: internal" in note and "**Account**: None" in note
