@@ -697,6 +697,47 @@ def stub_text(name: str, kind: StubKind | None) -> str:
     return f"---\ntype: {data['type']}\ntags:\n- stub\n---\n\n# {name}\n"
 
 
+# Words of speaker labels that name a role, not a person ("Project Manager", "Grad C", "Speaker 2").
+_ROLE_WORDS = frozenset(
+    {
+        "speaker",
+        "participant",
+        "unknown",
+        "guest",
+        "host",
+        "moderator",
+        "interviewer",
+        "interviewee",
+        "caller",
+        "attendee",
+        "user",
+        "manager",
+        "designer",
+        "interface",
+        "marketing",
+        "expert",
+        "professor",
+        "grad",
+        "phd",
+        "postdoc",
+        "student",
+        "team",
+        "member",
+    }
+)
+
+
+def _person_like(name: str) -> bool:
+    """Whether a name is a person's full name fit for a stub: two words or more, no role word, not
+    ending in a one-letter or number label ("Grad C", "Speaker 2"). A bare first name is too little."""
+    words = normalise_name(name).split()
+    return (
+        len(words) >= 2
+        and not _ROLE_WORDS.intersection(words)
+        and not (len(words[-1]) == 1 or words[-1].isdigit())
+    )
+
+
 def _stub_name(name: str) -> str | None:
     """A name fit to become a note's file name and link text, or None."""
     cleaned = " ".join("".join(" " if c in _FILENAME_FORBIDDEN else c for c in _clean_query(name)).split())
@@ -825,7 +866,7 @@ def link_extraction(
         stub = _stub_name(name)
         if stub_folder is None or stub is None:
             return None
-        if kind == "person" and len(stub.split()) < 2:
+        if kind == "person" and not _person_like(stub):
             return None
         key = normalise_name(stub)
         if key not in planned:

@@ -252,7 +252,7 @@ SEED_RELATED = [
 def link_seed(index: VaultIndex, **kwargs: object) -> LinkResult:
     ex = extraction(
         participants=["Jai Menon", "Jason", "Manish"],
-        owners=["Jason Vallery", "Jason", "me", "Manish", "Jeff", "Somebody Unknown", "Jason Bourne", None],
+        owners=["Jason Vallery", "Jason", "me", "Manish", "Jeff", "Felix Adler", "Jason Bourne", None],
         related=SEED_RELATED,
     )
     return link_extraction(ex, index, owner="Jason Vallery", owner_aliases=["Jason"], **kwargs)  # type: ignore[arg-type]
@@ -272,7 +272,7 @@ def test_link_seed_meeting(index: VaultIndex) -> None:
         "me": MYSELF,
         "Manish": "Maneesh Sah",
         "Jeff": "Jeff Denworth",
-        "Somebody Unknown": "Somebody Unknown",
+        "Felix Adler": "Felix Adler",
         "Jason Bourne": "Jason Bourne",
     }
     # People first: participants, action owners, then who was discussed; organisations last.
@@ -306,7 +306,7 @@ def test_stubs_only_for_people_who_spoke_or_were_given_work(index: VaultIndex) -
     assert result.related == [
         "Maneesh Sah",
         "Jeff Denworth",
-        "Somebody Unknown",  # an action owner: a stub
+        "Felix Adler",  # an action owner: a stub
         "Jason Bourne",
         "Ronen Cohen",
         "VAST",
@@ -314,9 +314,9 @@ def test_stubs_only_for_people_who_spoke_or_were_given_work(index: VaultIndex) -
         "OpenAI",
     ]
     # Jan Niemus, Cloud control plane and Crusoe were only talked about: no stubs for them.
-    assert result.stubs_to_create == [("People/Stubs/Somebody Unknown.md", "Somebody Unknown")]
-    assert result.stub_kinds == {"People/Stubs/Somebody Unknown.md": "person"}
-    assert result.owners["Somebody Unknown"] == "Somebody Unknown"
+    assert result.stubs_to_create == [("People/Stubs/Felix Adler.md", "Felix Adler")]
+    assert result.stub_kinds == {"People/Stubs/Felix Adler.md": "person"}
+    assert result.owners["Felix Adler"] == "Felix Adler"
     assert "stubs are only made for speakers, action owners and the account" in format_explain(result)
 
 
@@ -333,6 +333,13 @@ def test_stub_names_are_safe_and_planned_once(index: VaultIndex) -> None:
     assert result.stubs_to_create == [("Acme R&D 1.md", "Acme R&D 1"), ("Red Stapler.md", "Red Stapler")]
     assert result.stub_kinds == {"Acme R&D 1.md": "organisation", "Red Stapler.md": "person"}
     assert result.account_tag_slug == "acme-rd-1"
+
+
+def test_no_stubs_for_speaker_labels_that_name_a_role(index: VaultIndex) -> None:
+    labels = ["Project Manager", "Grad C", "Speaker 2", "PhD A", "Industrial Designer", "Felix", "Huw Morris"]
+    result = link_extraction(extraction(participants=labels), index, owner=None, owner_aliases=[], stub_folder="S")
+    assert result.stubs_to_create == [("S/Huw Morris.md", "Huw Morris")]
+    assert result.participants == labels  # shown as given
 
 
 def test_stub_text_has_a_type_the_index_understands() -> None:
