@@ -36,15 +36,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Literal
+from typing import Literal, get_args
 
 from rapidfuzz import fuzz, process
 
-from summarizer.models import MeetingExtraction, Transcript
+from summarizer.models import AccountCategory, MeetingExtraction, NoteType, Transcript
 from summarizer.vault_index import IndexedNote, VaultIndex
 
 Method = Literal["exact", "alias", "normalised", "fuzzy", "first-name", "phonetic/asr-slip"]
 Role = Literal["account", "participant", "owner", "related"]
+StubKind = Literal["person", "organisation"]
 
 MYSELF = "Myself"
 FUZZY_THRESHOLD = 90.0
@@ -57,6 +58,8 @@ LINK_FORBIDDEN = frozenset("[]|#^")
 _FILENAME_FORBIDDEN = LINK_FORBIDDEN | frozenset('\\/:*?"<>')
 _HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "sir", "dame"})
 _OWNER_WORDS = frozenset({"me", "myself", "i", "vault owner"})
+# A stub's `type`, as the vault's own notes write it (People/: people, Companies/: companies).
+_STUB_TYPES = {"person": "people", "organisation": "companies"}
 
 # --------------------------------------------------------------------------- normalisation
 
@@ -670,12 +673,157 @@ class LinkResult:
     related: list[str]  # note names to list under Related, each an existing note or planned stub
     stubs_to_create: list[tuple[str, str]] = field(default_factory=list)  # (vault-relative path, name)
     explain: list[ExplainLine] = field(default_factory=list)
+    stub_kinds: dict[str, StubKind] = field(default_factory=dict)  # stub path -> what the stub is about
+    note_type: NoteType | None = None  # set when the account came from the vault, not the extraction
+    account_category: AccountCategory | None = None  # likewise
+
+    def apply(self, extraction: MeetingExtraction) -> MeetingExtraction:
+        """The extraction with the note type and category the vault decided, if it decided any."""
+        if self.note_type is None:
+            return extraction
+        return extraction.model_copy(
+            update={"note_type": self.note_type, "account_category": self.account_category}
+        )
+
+
+def stub_frontmatter(kind: StubKind | None) -> dict[str, object]:
+    """A stub's properties: the vault's type for what it is (so it indexes as that) and the `stub` tag."""
+    return {"type": _STUB_TYPES.get(kind or "", "stub"), "tags": ["stub"]}
+
+
+def stub_text(name: str, kind: StubKind | None) -> str:
+    """The whole text of a stub note for `name` (a name `_stub_name` accepted: one line, file-safe)."""
+    data = stub_frontmatter(kind)
+    return f"---\ntype: {data['type']}\ntags:\n- stub\n---\n\n# {name}\n"
+
+
+# Words of speaker labels that name a role, not a person ("Project Manager", "Grad C", "Speaker 2").
+_ROLE_WORDS = frozenset(
+    {
+        "speaker",
+        "participant",
+        "unknown",
+        "guest",
+        "host",
+        "moderator",
+        "interviewer",
+        "interviewee",
+        "caller",
+        "attendee",
+        "user",
+        "manager",
+        "designer",
+        "interface",
+        "marketing",
+        "expert",
+        "professor",
+        "grad",
+        "phd",
+        "postdoc",
+        "student",
+        "team",
+        "member",
+    }
+)
+
+
+def _person_like(name: str) -> bool:
+    """Whether a name is a person's full name fit for a stub: two words or more, no role word, not
+    ending in a one-letter or number label ("Grad C", "Speaker 2"). A bare first name is too little."""
+    words = normalise_name(name).split()
+    return (
+        len(words) >= 2
+        and not _ROLE_WORDS.intersection(words)
+        and not (len(words[-1]) == 1 or words[-1].isdigit())
+    )
 
 
 def _stub_name(name: str) -> str | None:
     """A name fit to become a note's file name and link text, or None."""
     cleaned = " ".join("".join(" " if c in _FILENAME_FORBIDDEN else c for c in _clean_query(name)).split())
     return cleaned if cleaned and not cleaned.startswith(".") else None
+
+
+# Related lists people first, then projects and concepts, then organisations (the reference note's order).
+_RELATED_RANK = {"person": 0, "organisation": 2}
+_TITLE_NGRAM = 4
+
+
+def _orgs_in_title(title: str, index: VaultIndex) -> list[tuple[IndexedNote, bool]]:
+    """Organisation notes the title names exactly (name, alias or normalised), each with whether
+    "with" comes right before it ("Planning with Northwind"). No fuzzy matching: a title is short."""
+    words = [w.strip(".,:;!?()\"'“”‘’") for w in title.split()]
+    tables = _tables(index)
+    found: dict[str, tuple[IndexedNote, bool]] = {}
+    for size in range(_TITLE_NGRAM, 0, -1):
+        for start in range(len(words) - size + 1):
+            phrase = " ".join(words[start : start + size]).strip()
+            if not phrase:
+                continue
+            names = {n.name for n in index.names.get(phrase, [])} | {n.name for n in index.aliases.get(phrase, [])}
+            names |= tables.normalised.get(_strip_honorific(normalise_name(phrase)), set())
+            after_with = start > 0 and words[start - 1].casefold() == "with"
+            for name in names:
+                note = index.get(name)
+                if note is not None and note.kind == "organisation" and is_linkable(note.name):
+                    seen = found.get(note.name)
+                    found[note.name] = (note, after_with or (seen is not None and seen[1]))
+    return list(found.values())
+
+
+def _org_of(person: IndexedNote | None, index: VaultIndex) -> IndexedNote | None:
+    """The organisation note a person's note names (`company: ...`), if the vault has one."""
+    if person is None or person.org is None:
+        return None
+    res = resolve(person.org, index, kind="organisation")
+    note = index.get(res.target) if res.target else None
+    return note if note is not None and note.kind == "organisation" else None
+
+
+def _account_from_vault(
+    title: str, people: Sequence[IndexedNote], owner_note: IndexedNote | None, index: VaultIndex
+) -> tuple[IndexedNote, str] | None:
+    """The organisation (or person) a meeting without an account is with, when the vault makes it clear.
+
+    Conservative: an organisation only mentioned somewhere never counts. It must be named in the
+    title *and* be the organisation of a participant's note, or be the one outside organisation
+    the participants belong to (the owner's own organisation known and different), or follow
+    "with" in the title with no participant from elsewhere. Failing those, a participant the
+    title says the meeting is "with" ("1:1 with Jai Menon") is the account of a `people` note.
+    """
+    own = _org_of(owner_note, index)
+    members: dict[str, list[str]] = {}
+    notes: dict[str, IndexedNote] = {}
+    for person in people:
+        org = _org_of(person, index)
+        if org is not None and (own is None or org.name != own.name):
+            members.setdefault(org.name, []).append(person.name)
+            notes[org.name] = org
+    titled = [(n, w) for n, w in _orgs_in_title(title, index) if own is None or n.name != own.name]
+    both = [n for n, _ in titled if n.name in members]
+    if len(both) == 1:
+        org = both[0]
+        return org, f"named in the title, and the organisation of {', '.join(members[org.name])}"
+    if not both and own is not None and len(members) == 1:
+        name, who = next(iter(members.items()))
+        return notes[name], f"the organisation of {', '.join(who)} (the owner is at {own.name})"
+    with_orgs = [n for n, w in titled if w]
+    if not both and not members and len(with_orgs) == 1:
+        return with_orgs[0], "the title says the meeting is with it"
+    # "1:1 with Jai": a participant the title says the meeting is with (full name, alias or first name).
+    _, with_word, rest = title.casefold().partition("with ")
+    after = normalise_name(rest).split() if with_word else []
+    met = [
+        p
+        for p in people
+        if any(
+            words and after[: len(words)] == words
+            for words in (normalise_name(f).split() for f in (p.name, *p.aliases, p.name.split()[0]))
+        )
+    ]
+    if after and len(met) == 1:
+        return met[0], "the title says the meeting is with them, and they took part"
+    return None
 
 
 def link_extraction(
@@ -689,11 +837,15 @@ def link_extraction(
 ) -> LinkResult:
     """Resolve the account, participants, action owners and Related entities against the vault.
 
-    Only confident matches become links. With `stub_folder` set, an unknown account or Related
-    entity (not ambiguous, and not a bare first name of a person, which would make a poor note)
-    is planned as a stub note in that folder instead of being dropped; the caller creates the
-    files and `index.add`s them. `keep_owner_in_related` keeps the vault owner in Related, as
-    some existing notes do.
+    Only confident matches become links. Related lists, once each, the notes of the participants
+    and action owners, the account's organisation (when the account is a person) and what the
+    meeting was about, people first, then projects and concepts, then organisations, never the
+    meeting's own account. With no account in the extraction, one the vault makes clear (see
+    `_account_from_vault`) is used, with its note type and category. With `stub_folder` set, a
+    participant or action owner with a full name and no note, and an unknown account, are
+    planned as stub notes in that folder (never a name only mentioned: "PR", "API"); the caller
+    writes `stub_text` and `index.add`s them. `keep_owner_in_related` keeps the vault owner in
+    Related, as the vault's notes do.
     """
     explain: list[ExplainLine] = []
     owner_forms = {normalise_name(x) for x in (owner, *owner_aliases) if x} | _OWNER_WORDS
@@ -708,18 +860,21 @@ def link_extraction(
 
     planned: dict[str, str] = {}  # normalised name -> stub name
     stubs: list[tuple[str, str]] = []
+    stub_kinds: dict[str, StubKind] = {}
 
-    def plan_stub(name: str, kind: str | None) -> str | None:
+    def plan_stub(name: str, kind: StubKind) -> str | None:
         stub = _stub_name(name)
         if stub_folder is None or stub is None:
             return None
-        if kind == "person" and len(stub.split()) < 2:
+        if kind == "person" and not _person_like(stub):
             return None
         key = normalise_name(stub)
         if key not in planned:
             planned[key] = stub
             folder = stub_folder.strip("/")
-            stubs.append((f"{folder}/{stub}.md" if folder else f"{stub}.md", stub))
+            path = f"{folder}/{stub}.md" if folder else f"{stub}.md"
+            stubs.append((path, stub))
+            stub_kinds[path] = kind
         return planned[key]
 
     def unresolved_detail(res: Resolution) -> str:
@@ -727,10 +882,17 @@ def link_extraction(
             return f"unresolved: {res.reason}: {', '.join(res.candidates)}"
         return f"unresolved: {res.reason}"
 
+    # Related candidates in the order they come up: (note name, what it is).
+    mentioned: list[tuple[str, str]] = []
+
+    def mention(target: str, kind: str | None) -> None:
+        note = index.get(target)
+        mentioned.append((target, note.kind if note is not None else (kind or "other")))
+
     # Account
     account: str | None = None
     account_linked = False
-    account_key: str | None = None
+    account_kind: StubKind = "person" if extraction.note_type == "people" else "organisation"
     if extraction.account and _clean_query(extraction.account):
         res = resolve(extraction.account, index)
         if res.target is not None:
@@ -740,7 +902,7 @@ def link_extraction(
                     "account", extraction.account, res.target, res.method, res.score, f"linked ({res.method})"
                 )
             )
-        elif not res.ambiguous and (stub := plan_stub(extraction.account, None)) is not None:
+        elif not res.ambiguous and (stub := plan_stub(extraction.account, account_kind)) is not None:
             account, account_linked = stub, True
             explain.append(
                 ExplainLine("account", extraction.account, stub, "stub", None, f"stub planned ({res.reason})")
@@ -757,26 +919,38 @@ def link_extraction(
                     unresolved_detail(res) + "; kept as plain text",
                 )
             )
-        account_key = normalise_name(account)
-    account_slug = slugify(account) if account else None
+
+    def person(name: str, role: Role, res: Resolution) -> tuple[str, ExplainLine]:
+        """How a participant or action owner who is not the owner shows, stub planned if asked."""
+        if res.target is not None:
+            mention(res.target, "person")
+            return res.target, ExplainLine(role, name, res.target, res.method, res.score, f"linked ({res.method})")
+        if not res.ambiguous and (stub := plan_stub(name, "person")) is not None:
+            mention(stub, "person")
+            return stub, ExplainLine(role, name, stub, "stub", None, f"stub planned ({res.reason})")
+        shown = clean_display(_clean_query(name)) or name
+        return shown, ExplainLine(role, name, shown, None, None, unresolved_detail(res) + "; as given")
+
+    def owner_mention() -> None:
+        if keep_owner_in_related and owner_target is not None:
+            mention(owner_target, "person")
 
     # Participants
     participants: list[str] = []
+    people: list[IndexedNote] = []  # participants' own notes, the owner's excluded
     for name in extraction.participants:
         if not _clean_query(name):
             continue
         res = resolve(name, index, kind="person")
         if is_owner(name, res):
-            shown, line = (
-                owner_display,
-                ExplainLine("participant", name, owner_display, "owner", None, "the vault owner"),
-            )
-        elif res.target is not None:
-            shown = res.target
-            line = ExplainLine("participant", name, shown, res.method, res.score, f"linked ({res.method})")
+            shown = owner_display
+            line = ExplainLine("participant", name, owner_display, "owner", None, "the vault owner")
+            owner_mention()
         else:
-            shown = clean_display(_clean_query(name))
-            line = ExplainLine("participant", name, shown, None, None, unresolved_detail(res) + "; as given")
+            shown, line = person(name, "participant", res)
+            note = index.get(res.target) if res.target else None
+            if note is not None and note.kind == "person":
+                people.append(note)
         if shown in participants:
             line = ExplainLine("participant", name, None, line.method, line.score, f"duplicate of {shown}")
         else:
@@ -792,21 +966,37 @@ def link_extraction(
         if is_owner(item.owner, res):
             owners[item.owner] = MYSELF
             explain.append(ExplainLine("owner", item.owner, MYSELF, "owner", None, "the vault owner"))
-        elif res.target is not None:
-            owners[item.owner] = res.target
-            explain.append(
-                ExplainLine("owner", item.owner, res.target, res.method, res.score, f"linked ({res.method})")
-            )
+            owner_mention()
         else:
-            owners[item.owner] = clean_display(_clean_query(item.owner)) or item.owner
-            explain.append(
-                ExplainLine(
-                    "owner", item.owner, owners[item.owner], None, None, unresolved_detail(res) + "; as given"
-                )
-            )
+            owners[item.owner], line = person(item.owner, "owner", res)
+            explain.append(line)
 
-    # Related
-    related: list[str] = []
+    # No account given: the vault may say who the meeting is with.
+    note_type: NoteType | None = None
+    category: AccountCategory | None = None
+    if account is None:
+        owner_note = index.get(owner_target) if owner_target else None
+        found = _account_from_vault(extraction.title, people, owner_note, index)
+        if found is not None:
+            org, why = found
+            is_person = org.kind == "person"
+            account, account_linked = org.name, True
+            note_type = "people" if is_person else "customer"
+            # The category is the vault's word for it: the note's type, else (a person) their organisation's.
+            typed = [org, *([o] if is_person and (o := _org_of(org, index)) else [])]
+            kinds = [(n.type or "").casefold() for n in typed]
+            category = next((c for k in kinds for c in get_args(AccountCategory) if c == k), None)
+            explain.insert(0, ExplainLine("account", "(none given)", org.name, "vault", None, f"from the vault: {why}"))
+    account_key = normalise_name(account) if account else None
+    account_slug = slugify(account) if account else None
+
+    # A person account's organisation belongs in Related (the account itself never does).
+    if account_linked and account is not None:
+        account_org = _org_of(index.get(account), index)
+        if account_org is not None:
+            mention(account_org.name, "organisation")
+
+    # What the meeting was about
     for entity in extraction.related:
         res = resolve(entity.name, index, kind=entity.kind)
         if (
@@ -828,12 +1018,13 @@ def link_extraction(
                     )
                 )
                 continue
-            target = plan_stub(entity.name, entity.kind)
+            stub = _stub_name(entity.name)
+            target = planned.get(normalise_name(stub)) if stub else None
             method = "stub"
             if target is None:
                 why = "; left out"
-                if stub_folder is not None and entity.kind == "person" and _stub_name(entity.name):
-                    why = "; left out (a bare first name makes a poor stub)"
+                if stub_folder is not None:
+                    why = "; left out (stubs are only made for speakers, action owners and the account)"
                 explain.append(
                     ExplainLine("related", entity.name, None, None, None, unresolved_detail(res) + why)
                 )
@@ -844,14 +1035,19 @@ def link_extraction(
                     "related", entity.name, None, method, res.score, "left out: the meeting's account"
                 )
             )
-        elif target in related:
+        elif any(target == t for t, _ in mentioned):
             explain.append(
                 ExplainLine("related", entity.name, None, method, res.score, f"duplicate of {target}")
             )
         else:
-            related.append(target)
+            mention(target, entity.kind)
             detail = "stub planned" if method == "stub" else f"linked ({method})"
             explain.append(ExplainLine("related", entity.name, target, method, res.score, detail))
+
+    related: list[str] = []
+    for target, _kind in sorted(mentioned, key=lambda m: _RELATED_RANK.get(m[1], 1)):
+        if target not in related and (account_key is None or normalise_name(target) != account_key):
+            related.append(target)
 
     return LinkResult(
         account=account,
@@ -862,6 +1058,9 @@ def link_extraction(
         related=related,
         stubs_to_create=stubs,
         explain=explain,
+        stub_kinds=stub_kinds,
+        note_type=note_type,
+        account_category=category,
     )
 
 

@@ -15,12 +15,17 @@ version), ours the new render. The person's work always wins over the machine's:
 
 Generated lines are matched across versions exactly first (difflib), then by
 similarity (rapidfuzz), so a task the new model words differently still finds the
-task the person ticked.
+task the person ticked; a prose line (a summary paragraph, a heading, a `**Field**:`
+line) rewritten beyond recognition still pairs with the one it replaced, by
+position among lines of its kind. So a summary the person rewrote is theirs alone,
+never their paragraph and the new one run together; `kept` collects what the new
+run wrote there instead, for `--dry-run` to show.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -61,15 +66,36 @@ _FIELD_EMOJI = {
 }
 
 
-def merge_note(base: str, theirs: str, ours: str) -> str:
-    """The new note: `ours`, with everything the person changed between `base` and `theirs` kept."""
+@dataclass(frozen=True)
+class KeptEdit:
+    """A prose line the person edited, kept over what the new run wrote in its place."""
+
+    section: str  # the `## ` heading, "" before the first
+    theirs: str
+    ours: str
+
+
+def merge_note(base: str, theirs: str, ours: str, kept: list[KeptEdit] | None = None) -> str:
+    """The new note: `ours`, with everything the person changed between `base` and `theirs` kept.
+
+    `kept`, when given, receives each edited prose line kept over a different new one.
+    """
     if theirs == base:
         return ours
     if ours == base:
         return theirs
     b, t, o = split_note(base, "base"), split_note(theirs, "note"), split_note(ours, "new note")
     data = merge_mapping(b.data, t.data, o.data)
-    return f"{FENCE}\n{dump_frontmatter(data)}{FENCE}\n{merge_body(b.body, t.body, o.body)}"
+    return f"{FENCE}\n{dump_frontmatter(data)}{FENCE}\n{merge_body(b.body, t.body, o.body, kept)}"
+
+
+def describe_kept(kept: Sequence[KeptEdit], where: str) -> str:
+    """For `--dry-run`: what the new run would have written where the person's edit was kept."""
+    out: list[str] = []
+    for edit in kept:
+        section = f"## {edit.section}" if edit.section else "the note's header"
+        out.append(f"{where}: kept your edit in {section}; the new run wrote:\n    {edit.ours}\n")
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------- frontmatter
@@ -120,12 +146,15 @@ def _keyed(body: str) -> dict[tuple[str, int], list[str]]:
     return out
 
 
-def merge_body(base: str, theirs: str, ours: str) -> str:
+def merge_body(base: str, theirs: str, ours: str, kept: list[KeptEdit] | None = None) -> str:
     b, t, o = _keyed(base), _keyed(theirs), _keyed(ours)
     chunks: list[str] = []
     for key in ordered_union(list(t), list(o)):
         if key in t:
-            lines = merge_lines(b.get(key, []), t[key], o.get(key, []))
+            section_kept: list[tuple[str, str]] = []
+            lines = merge_lines(b.get(key, []), t[key], o.get(key, []), section_kept)
+            if kept is not None:
+                kept.extend(KeptEdit(key[0], mine, new) for mine, new in section_kept)
             if key not in o and key in b and not any(line.strip() for line in lines):
                 continue  # a generated section the new run dropped, and they never touched
         elif key in b:
@@ -163,8 +192,25 @@ def _similarity(a: str, b: str) -> float:
     return score if score >= LINE_SIMILARITY else 0.0
 
 
+_LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s")
+_FIELD = re.compile(r"\*\*([^*]+)\*\*:")
+
+
+def _prose_kind(line: str) -> str | None:
+    """What kind of prose line this is (a paragraph, a heading level, a `**Field**:`), None for the
+    rest: list items and tasks pair only by their text, blank lines and rules never."""
+    text = line.strip()
+    if not text or text == "---" or _LIST_ITEM.match(line):
+        return None
+    if text.startswith("#"):
+        return text.split(" ", 1)[0]
+    field_match = _FIELD.match(text)
+    return f"field:{field_match[1]}" if field_match else "paragraph"
+
+
 def pair_lines(base: list[str], other: list[str]) -> _Pairing:
-    """Exact matches in order first (difflib), then the most similar remaining pairs."""
+    """Exact matches in order first (difflib), then the most similar remaining pairs, then prose
+    lines that replaced prose lines of the same kind, in order."""
     pairing = _Pairing()
     matcher = difflib.SequenceMatcher(None, base, other, autojunk=False)
     for block in matcher.get_matching_blocks():
@@ -185,6 +231,22 @@ def pair_lines(base: list[str], other: list[str]) -> _Pairing:
         used_base.add(i)
         pairing.to_base[j] = i
         pairing.edited.add(j)
+    taken = pairing.from_base()
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "replace":
+            continue
+        free_b: dict[str, list[int]] = {}
+        for i in range(i1, i2):
+            if i not in taken and (kind := _prose_kind(base[i])) is not None:
+                free_b.setdefault(kind, []).append(i)
+        free_o: dict[str, list[int]] = {}
+        for j in range(j1, j2):
+            if j not in pairing.to_base and (kind := _prose_kind(other[j])) is not None:
+                free_o.setdefault(kind, []).append(j)
+        for kind, bases in free_b.items():
+            for i, j in zip(bases, free_o.get(kind, []), strict=False):
+                pairing.to_base[j] = i
+                pairing.edited.add(j)
     return pairing
 
 
@@ -199,8 +261,13 @@ def _dropped_anchor(base: list[str], ours: list[str]) -> dict[int, int]:
     return anchor
 
 
-def merge_lines(base: list[str], theirs: list[str], ours: list[str]) -> list[str]:
-    """One section: the new lines, with the person's edits, additions and deletions kept."""
+def merge_lines(
+    base: list[str], theirs: list[str], ours: list[str], kept: list[tuple[str, str]] | None = None
+) -> list[str]:
+    """One section: the new lines, with the person's edits, additions and deletions kept.
+
+    `kept` receives (their line, the new line) for each edited prose line kept over a new one.
+    """
     t_pair, o_pair = pair_lines(base, theirs), pair_lines(base, ours)
     t_of_base, o_of_base = t_pair.from_base(), o_pair.from_base()
     out: list[str] = []
@@ -213,7 +280,10 @@ def merge_lines(base: list[str], theirs: list[str], ours: list[str]) -> list[str
             out_of_ours[j] = len(out) - 1  # they deleted this generated line: it stays deleted
             continue
         if t is not None and t in t_pair.edited and b is not None:
+            new = line
             line = merge_line(base[b], theirs[t], line)
+            if kept is not None and line == theirs[t] and new not in (theirs[t], base[b]) and _prose_kind(new):
+                kept.append((theirs[t], new))
         out.append(line)
         out_of_ours[j] = len(out) - 1
         if t is not None:

@@ -240,10 +240,11 @@ class Pipeline:
         self, transcript: Transcript, result: ExtractionResult, source_ref: str, link: LinkResult | None = None
     ) -> MeetingNote:
         link = link or self.link(result)
-        return build_note(result.extraction, transcript, self.note_context(transcript, source_ref, link))
+        return build_note(link.apply(result.extraction), transcript, self.note_context(transcript, source_ref, link))
 
     def create_stubs(self, link: LinkResult) -> list[Path]:
         """Stub notes the vault config asked for (`stub_folder`), never over an existing file."""
+        from summarizer.linking import stub_frontmatter, stub_text
         from summarizer.vault_index import IndexedNote
 
         created: list[Path] = []
@@ -251,8 +252,8 @@ class Pipeline:
             path = self.vault.inside(rel)
             if path.exists():
                 continue
-            self.vault.write_atomic(path, f"---\ntags:\n- stub\n---\n\n# {name}\n")
-            self.index.add(IndexedNote.from_frontmatter(rel, {"tags": ["stub"]}))
+            self.vault.write_atomic(path, stub_text(name, link.stub_kinds.get(rel)))
+            self.index.add(IndexedNote.from_frontmatter(rel, stub_frontmatter(link.stub_kinds.get(rel))))
             created.append(path)
         return created
 

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from summarizer.errors import NoteParseError, SummarizerError, TranscriptError, VaultError
-from summarizer.merge import merge_note
+from summarizer.merge import KeptEdit, describe_kept, merge_note
 from summarizer.models import (
     ActionItem,
     Decision,
@@ -401,7 +401,8 @@ class Regenerator:
         # Under the active template's headings (and, when the template reordered its sections since
         # we made the note, in its order), so a renamed section is merged, never kept twice.
         reorder = fmt.role_order(base) != fmt.order
-        merged = merge_note(fmt.conform(base, reorder=reorder), fmt.conform(theirs, reorder=reorder), ours)
+        kept: list[KeptEdit] = []  # their edits kept over new text: a dry run shows the new text
+        merged = merge_note(fmt.conform(base, reorder=reorder), fmt.conform(theirs, reorder=reorder), ours, kept)
 
         outcome.changed = merged != current
         if outcome.changed:
@@ -410,6 +411,7 @@ class Regenerator:
             )
             outcome.diff = "".join(line + "\n" for line in lines)
         if self.dry_run:
+            outcome.diff += describe_kept(kept, rel)
             return outcome
         if outcome.changed:
             outcome.history = keep_history(p, note, raw, self.history)

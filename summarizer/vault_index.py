@@ -30,7 +30,7 @@ import yaml
 
 NoteKind = Literal["person", "organisation", "project", "meeting", "other"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries carry the note's organisation
 DEFAULT_CACHE_NAME = ".summarizer/index-cache.json"
 HEAD_BYTES = 4096  # one read usually holds the whole frontmatter
 MAX_FRONTMATTER_BYTES = 64 * 1024  # give up on "frontmatter" that never closes
@@ -47,8 +47,22 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MEETING_KEYS = frozenset({"source_ref", "participants", "attendees"})
 _PERSON_TYPES = frozenset({"person", "people", "contact"})
 _ORG_TYPES = frozenset(
-    {"organisation", "organization", "company", "org", "account", "customer", "partner", "vendor"}
+    {
+        "organisation",
+        "organization",
+        "organisations",
+        "organizations",
+        "company",
+        "companies",
+        "org",
+        "account",
+        "customer",
+        "partner",
+        "vendor",
+    }
 )
+# Frontmatter keys naming the organisation a person belongs to, first found wins.
+_ORG_KEYS = ("company", "organisation", "organization", "org", "employer")
 _PROJECT_TYPES = frozenset({"project"})
 _PERSON_FOLDERS = frozenset({"people", "person", "persons", "contacts"})
 _ORG_FOLDERS = frozenset(
@@ -76,6 +90,7 @@ class IndexedNote:
     aliases: tuple[str, ...] = ()
     type: str | None = None
     kind: NoteKind = "other"
+    org: str | None = None  # a person's organisation (`company:` etc.), as written, link brackets stripped
 
     @property
     def path(self) -> str:
@@ -91,7 +106,7 @@ class IndexedNote:
         aliases = _aliases(fm.get("aliases", fm.get("alias")))
         raw_type = fm.get("type")
         type_ = str(raw_type).strip() if isinstance(raw_type, str | int | float) and raw_type != "" else None
-        return cls(name, folder, aliases, type_, classify(folder, type_, fm.keys()))
+        return cls(name, folder, aliases, type_, classify(folder, type_, fm.keys()), _org(fm))
 
 
 @dataclass(slots=True)
@@ -147,6 +162,22 @@ def _aliases(value: object) -> tuple[str, ...]:
             if text:
                 out.setdefault(text, None)
     return tuple(out)
+
+
+def _org(fm: Mapping[str, object]) -> str | None:
+    """The organisation a note says it belongs to: `company: Northwind`, `"[[Northwind|NW]]"` or a list."""
+    for key in _ORG_KEYS:
+        value = fm.get(key)
+        if isinstance(value, list | tuple):
+            value = next((v for v in value if isinstance(v, str) and v.strip()), None)
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("[[") and text.endswith("]]"):
+                text = text[2:-2].split("|", 1)[0]
+            text = " ".join(text.split())
+            if text:
+                return text
+    return None
 
 
 def read_frontmatter(path: Path) -> dict[str, object] | None:
@@ -209,22 +240,22 @@ def _walk(vault: Path, exclude: Sequence[str]) -> Iterator[tuple[str, os.stat_re
                     continue
 
 
-_Entry = tuple[int, int, tuple[str, ...], str | None, NoteKind]
+_Entry = tuple[int, int, tuple[str, ...], str | None, NoteKind, str | None]
 _KINDS: frozenset[str] = frozenset({"person", "organisation", "project", "meeting", "other"})
 
 
 def _entry_from_json(obj: object) -> _Entry | None:
     """A cache entry if it has the right shape; a damaged cache just means re-reading."""
-    if not (isinstance(obj, list) and len(obj) == 5):
+    if not (isinstance(obj, list) and len(obj) == 6):
         return None
-    mtime, size, aliases, type_, kind = obj
+    mtime, size, aliases, type_, kind, org = obj
     if not (isinstance(mtime, int) and isinstance(size, int) and isinstance(aliases, list)):
         return None
     if not all(isinstance(a, str) for a in aliases) or not (type_ is None or isinstance(type_, str)):
         return None
-    if kind not in _KINDS:
+    if kind not in _KINDS or not (org is None or isinstance(org, str)):
         return None
-    return mtime, size, tuple(aliases), type_, kind
+    return mtime, size, tuple(aliases), type_, kind, org
 
 
 def _load_cache(cache_path: Path, vault_key: str) -> dict[str, object]:
@@ -307,7 +338,7 @@ class VaultIndex:
             if entry is not None:
                 stats.cached += 1
                 folder, _, filename = rel.rpartition("/")
-                note = IndexedNote(filename[:-3], folder, entry[2], entry[3], entry[4])
+                note = IndexedNote(filename[:-3], folder, entry[2], entry[3], entry[4], entry[5])
             else:
                 stats.read += 1
                 try:
@@ -323,6 +354,7 @@ class VaultIndex:
                 list(note.aliases),
                 note.type,
                 note.kind,
+                note.org,
             ]
         stats.removed = sum(1 for rel in cached if rel not in fresh)
         if cache_path is not None and fresh != cached:

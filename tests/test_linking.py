@@ -22,6 +22,8 @@ from summarizer.linking import (
     phonetic_key,
     resolve,
     slugify,
+    stub_frontmatter,
+    stub_text,
 )
 from summarizer.models import ActionItem, Entity, MeetingExtraction, Transcript, Utterance
 from summarizer.vault_index import IndexedNote, VaultIndex
@@ -250,7 +252,7 @@ SEED_RELATED = [
 def link_seed(index: VaultIndex, **kwargs: object) -> LinkResult:
     ex = extraction(
         participants=["Jai Menon", "Jason", "Manish"],
-        owners=["Jason Vallery", "Jason", "me", "Manish", "Jeff", "Somebody Unknown", "Jason Bourne", None],
+        owners=["Jason Vallery", "Jason", "me", "Manish", "Jeff", "Felix Adler", "Jason Bourne", None],
         related=SEED_RELATED,
     )
     return link_extraction(ex, index, owner="Jason Vallery", owner_aliases=["Jason"], **kwargs)  # type: ignore[arg-type]
@@ -270,10 +272,19 @@ def test_link_seed_meeting(index: VaultIndex) -> None:
         "me": MYSELF,
         "Manish": "Maneesh Sah",
         "Jeff": "Jeff Denworth",
-        "Somebody Unknown": "Somebody Unknown",
+        "Felix Adler": "Felix Adler",
         "Jason Bourne": "Jason Bourne",
     }
-    assert result.related == ["Maneesh Sah", "Jeff Denworth", "Ronen Cohen", "VAST", "Microsoft", "OpenAI"]
+    # People first: participants, action owners, then who was discussed; organisations last.
+    assert result.related == [
+        "Maneesh Sah",
+        "Jeff Denworth",
+        "Jason Bourne",
+        "Ronen Cohen",
+        "VAST",
+        "Microsoft",
+        "OpenAI",
+    ]
     assert result.stubs_to_create == []
 
 
@@ -290,41 +301,51 @@ def test_owner_can_be_kept_in_related(index: VaultIndex) -> None:
     assert result.related.count("Jason Vallery") == 1  # "Jason" the alias is the same note
 
 
-def test_stubs_are_planned_in_order_for_unknown_entities(index: VaultIndex) -> None:
+def test_stubs_only_for_people_who_spoke_or_were_given_work(index: VaultIndex) -> None:
     result = link_seed(index, stub_folder="People/Stubs/")
     assert result.related == [
         "Maneesh Sah",
         "Jeff Denworth",
+        "Felix Adler",  # an action owner: a stub
+        "Jason Bourne",
         "Ronen Cohen",
-        "Jan Niemus",
-        "Cloud control plane",
         "VAST",
-        "Crusoe",  # only in the excluded Inbox, so a stub
         "Microsoft",
         "OpenAI",
     ]
-    assert result.stubs_to_create == [
-        ("People/Stubs/Jan Niemus.md", "Jan Niemus"),
-        ("People/Stubs/Cloud control plane.md", "Cloud control plane"),
-        ("People/Stubs/Crusoe.md", "Crusoe"),
-    ]  # "Satya" alone would be a poor note and "Jason" is the owner: no stubs
-    assert "a bare first name makes a poor stub" in format_explain(result)
+    # Jan Niemus, Cloud control plane and Crusoe were only talked about: no stubs for them.
+    assert result.stubs_to_create == [("People/Stubs/Felix Adler.md", "Felix Adler")]
+    assert result.stub_kinds == {"People/Stubs/Felix Adler.md": "person"}
+    assert result.owners["Felix Adler"] == "Felix Adler"
+    assert "stubs are only made for speakers, action owners and the account" in format_explain(result)
 
 
 def test_stub_names_are_safe_and_planned_once(index: VaultIndex) -> None:
     ex = extraction(
         account="Acme [R&D] #1",
-        related=[
-            ("Acme [R&D] #1", "organisation"),
-            ("Red|Stapler", "organisation"),
-            ("red stapler", "organisation"),
-        ],
+        participants=["Red|Stapler", "red stapler", "Felix"],
+        related=[("Acme [R&D] #1", "organisation"), ("red stapler", "person"), ("PR", "concept")],
     )
+    ex = ex.model_copy(update={"note_type": "customer"})
     result = link_extraction(ex, index, owner=None, owner_aliases=[], stub_folder="")
     assert result.account == "Acme R&D 1" and result.account_linked
-    assert result.related == ["Red Stapler"]  # account left out, duplicate folded
+    assert result.related == ["Red Stapler"]  # account left out, duplicate folded, no "PR" stub
     assert result.stubs_to_create == [("Acme R&D 1.md", "Acme R&D 1"), ("Red Stapler.md", "Red Stapler")]
+    assert result.stub_kinds == {"Acme R&D 1.md": "organisation", "Red Stapler.md": "person"}
     assert result.account_tag_slug == "acme-rd-1"
+
+
+def test_no_stubs_for_speaker_labels_that_name_a_role(index: VaultIndex) -> None:
+    labels = ["Project Manager", "Grad C", "Speaker 2", "PhD A", "Industrial Designer", "Felix", "Huw Morris"]
+    result = link_extraction(extraction(participants=labels), index, owner=None, owner_aliases=[], stub_folder="S")
+    assert result.stubs_to_create == [("S/Huw Morris.md", "Huw Morris")]
+    assert result.participants == labels  # shown as given
+
+
+def test_stub_text_has_a_type_the_index_understands() -> None:
+    assert stub_text("Felix Adler", "person") == "---\ntype: people\ntags:\n- stub\n---\n\n# Felix Adler\n"
+    assert IndexedNote.from_frontmatter("S/Felix Adler.md", stub_frontmatter("person")).kind == "person"
+    assert IndexedNote.from_frontmatter("S/Acme.md", stub_frontmatter("organisation")).kind == "organisation"
 
 
 def test_unknown_account_stays_plain_text(index: VaultIndex) -> None:
@@ -347,7 +368,7 @@ def test_account_by_alias_is_canonical_and_excluded_from_related(index: VaultInd
     ex = extraction(account="VAST Data", related=[("VAST", "organisation"), ("OpenAI", "organisation")])
     result = link_extraction(ex, index, owner=None, owner_aliases=[])
     assert (result.account, result.account_tag_slug) == ("VAST", "vast")
-    assert result.related == ["OpenAI"]
+    assert result.related == ["Jai Menon", "Jason Vallery", "OpenAI"]  # participants, then the rest
 
 
 def test_no_account(index: VaultIndex) -> None:

@@ -79,7 +79,14 @@ def test_misspelled_names_link_to_existing_notes_only(tmp_path: Path, model_env:
     assert result.exit_code == 0, result.stderr
     note = Path(result.stdout.strip()).read_text(encoding="utf-8")
     related = note.split("## Related\n\n")[1].splitlines()
-    assert related == ["- [[Maneesh Sah]]", "- [[Ronen Cohen]]", "- [[VAST]]"]
+    # Attendees, then action owners, then people discussed, then organisations; never the account.
+    assert related == [
+        "- [[Jason Vallery]]",
+        "- [[Jeff Denworth]]",
+        "- [[Maneesh Sah]]",
+        "- [[Ronen Cohen]]",
+        "- [[VAST]]",
+    ]
     assert "**Account**: [[Jai Menon]]" in note and "person: Jai Menon" in note
     assert "- account/jai-menon" in note
     assert "@Myself 📅 2025-10-10" in note and "@Jeff Denworth" in note
@@ -104,8 +111,21 @@ def test_explain_reports_links_and_unresolved(tmp_path: Path, model_env: FakeOpe
 
 
 def test_stub_notes_when_the_vault_asks_for_them(tmp_path: Path, model_env: FakeOpenAI) -> None:
-    result, vault = run(tmp_path, model_env, 'owner = "Jason Vallery"\nstub_folder = "Stubs"\n')
+    vault = make_vault(
+        tmp_path / "v",
+        'owner = "Jason Vallery"\nstub_folder = "Stubs"\n',
+        {**PEOPLE, f"Inbox/{NAME}": TRANSCRIPT + "Felix Adler: Count me in.\n"},
+    )
+    answer = response(participants=["Jai Menon", "Jason Vallery", "Felix Adler"])
+    answer["related"] += [{"name": "PRs", "kind": "concept"}, {"name": "API", "kind": "concept"}]
+    model_env.enqueue(fo.reply(answer))
+    result = cli("summarise", vault / "Inbox" / NAME, "--vault", vault)
     assert result.exit_code == 0, result.stderr
-    assert (vault / "Stubs" / "Crusoe.md").is_file()
-    assert "- [[Crusoe]]" in Path(result.stdout.strip()).read_text(encoding="utf-8")
+    # The speaker with no note gets a typed stub; names only mentioned (Crusoe, PRs, API) get none.
+    assert sorted(p.name for p in (vault / "Stubs").iterdir()) == ["Felix Adler.md"]
+    assert (vault / "Stubs" / "Felix Adler.md").read_text(encoding="utf-8") == (
+        "---\ntype: people\ntags:\n- stub\n---\n\n# Felix Adler\n"
+    )
+    note = Path(result.stdout.strip()).read_text(encoding="utf-8")
+    assert "- [[Felix Adler]]" in note and "[[Crusoe]]" not in note
     assert "created stub note" in result.stderr

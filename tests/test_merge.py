@@ -7,7 +7,15 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from summarizer.merge import merge_line, merge_list, merge_mapping, merge_note, ordered_union
+from summarizer.merge import (
+    KeptEdit,
+    describe_kept,
+    merge_line,
+    merge_list,
+    merge_mapping,
+    merge_note,
+    ordered_union,
+)
 
 SEED = Path(__file__).parent / "data" / "seed"
 BASE = (SEED / "consistent-note.md").read_text(encoding="utf-8")
@@ -153,3 +161,22 @@ def test_their_added_lines_all_survive_a_run_that_changed_nothing(additions: lis
     ours = edit(BASE, "Jason discussed", "Jason weighed")
     merged = merge_note(BASE, theirs, ours)
     assert merged == theirs.replace("Jason discussed", "Jason weighed")
+
+
+def test_their_rewritten_summary_wins_over_a_new_one_and_is_reported() -> None:
+    mine = "My own summary: Jason picks between VAST and Crusoe this week."
+    new = "Completely new wording from another model run."
+    theirs = edit(BASE, BASE.split("## Summary\n\n")[1].split("\n")[0], mine)
+    ours = edit(BASE, BASE.split("## Summary\n\n")[1].split("\n")[0], new)
+    kept: list[KeptEdit] = []
+    merged = merge_note(BASE, theirs, ours, kept)
+    assert "## Summary\n\n" + mine + "\n## Action Items" in merged and new not in merged
+    assert kept == [KeptEdit("Summary", mine, new)]
+    assert describe_kept(kept, "n.md") == f"n.md: kept your edit in ## Summary; the new run wrote:\n    {new}\n"
+
+
+def test_a_list_item_is_never_paired_by_position() -> None:
+    theirs = edit(BASE, "- Crusoe offer has a deadline around Wednesday; VAST did not set a deadline.", "- Mine.")
+    ours = edit(BASE, "- Crusoe offer has a deadline around Wednesday; VAST did not set a deadline.", "- New fact.")
+    merged = merge_note(BASE, theirs, ours)
+    assert "- Mine." in merged and "- New fact." in merged

@@ -219,3 +219,22 @@ def test_classify_prefers_meeting_markers_then_type_then_folder() -> None:
     assert classify("Clients/Companies", None) == "organisation"
     assert classify("Projects", None) == "project"
     assert classify("", None) == "other"
+
+
+def test_a_persons_organisation_is_indexed_and_cached(tmp_path: Path) -> None:
+    v = tmp_path / "vault"
+    write(v, "People/Priya Raman.md", "---\ntype: people\ncompany: '[[Northwind Studio|Northwind]]'\n---\n")
+    write(v, "People/Ann Lee.md", "---\norganisation: [Acme, Other]\n---\n")
+    write(v, "People/Bo.md", "---\ncompany: ''\n---\n")
+    write(v, "Orgs/Acme.md", "---\ntype: companies\n---\n")
+    cache = default_cache_path(v)
+    first = VaultIndex.build(v, cache_path=cache)
+    assert [(n.name, n.org) for n in first.notes] == [
+        ("Acme", None),
+        ("Ann Lee", "Acme"),
+        ("Bo", None),
+        ("Priya Raman", "Northwind Studio"),
+    ]
+    assert first.get("Acme") is not None and first.get("Acme").kind == "organisation"  # type: ignore[union-attr]
+    second = VaultIndex.build(v, cache_path=cache)
+    assert second.stats.read == 0 and second.notes == first.notes
