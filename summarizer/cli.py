@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from summarizer.cli_options import EngineOpt, ModelOpt, VaultOpt
+from summarizer.cli_options import EngineOpt, ModelOpt, TemplateOpt, VaultOpt
 from summarizer.errors import ConfigError, SummarizerError
 
 if TYPE_CHECKING:
@@ -94,11 +94,13 @@ def summarise(
     explain: Annotated[
         bool, typer.Option("--explain", help="Report which names were linked to vault notes, how, and which not.")
     ] = False,
+    template: TemplateOpt = None,
 ) -> None:
     """Summarise one transcript into a note in the vault and print the note's path."""
 
     def action() -> None:
         from summarizer.pipeline import Pipeline, resolve_vault
+        from summarizer.templatesets import for_transcript
 
         meeting_date = parse_date_option(date)
         path = _locate(transcript, vault)
@@ -108,6 +110,7 @@ def summarise(
             raise ConfigError(f"--engine must be openai, offline or auto, not {engine!r}")
         pipeline = Pipeline.open(resolve_vault(vault, [path]), flags(model), engine=engine)
         try:
+            pipeline = for_transcript(pipeline, path, template)
             for notice in pipeline.notices:
                 err(notice)
             to_stdout = out == "-"

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from summarizer.errors import ConfigError
+from summarizer.templatesets import TemplatesConfig
 
 VAULT_CONFIG = ".summarizer.toml"
 STATE_DIR = ".summarizer"
@@ -58,6 +59,7 @@ class Settings(BaseModel):
     unsupported_evidence: Literal["flag", "drop", "keep"] = "flag"
     stub_folder: str | None = None
     prices: dict[str, Price] = Field(default_factory=dict)
+    templates: TemplatesConfig = Field(default_factory=TemplatesConfig)  # template sets' rules (templatesets)
 
 
 SETTING_NAMES = tuple(Settings.model_fields)

@@ -43,6 +43,7 @@ from summarizer.errors import ConfigError, ModelError, SummarizerError, VaultErr
 from summarizer.models import Usage
 from summarizer.runner import AdaptiveLimiter, Display, ItemResult, ProgressFn, Runner, RunReport
 from summarizer.store import now as _now
+from summarizer.templatesets import catalogue_for, for_transcript
 
 if TYPE_CHECKING:
     from summarizer.llm import CallResult, ModelClient, Prompt
@@ -807,7 +808,7 @@ class InboxRun:
         if not self._unchanged(c) or file_hash(c.path) != c.content_hash:
             return ItemResult(c.name, "skipped", "still being written (changed since the scan); next run")
 
-        pipeline = self.pipeline
+        pipeline = for_transcript(self.pipeline, c.path)
         transcript = pipeline.read(c.path)
         archive = self._archive_target(c)
         archive_rel = self._rel(archive)
@@ -861,7 +862,7 @@ class InboxRun:
         rounds = 0
         while True:
             try:
-                return self.pipeline.extract(transcript, label=c.rel, progress=progress)
+                return for_transcript(self.pipeline, c.path).extract(transcript, label=c.rel, progress=progress)
             except ModelError as err:
                 if rounds >= RATE_LIMIT_ROUNDS or not is_rate_limited(err):
                     raise
@@ -882,7 +883,7 @@ class InboxRun:
         waiting = batchapi.open_batch_for(self.pipeline.store, c.content_hash)
         if waiting is not None:
             return ItemResult(c.name, "skipped", f"waiting for batch {waiting}", fields=fields)
-        pipeline = self.pipeline
+        pipeline = for_transcript(self.pipeline, c.path)
         transcript = pipeline.read(c.path)
         if self._cached_result(transcript, c.content_hash) is not None:
             return ItemResult(c.name, "skipped", "would write the note from the cache (no call)", fields=fields)
@@ -993,6 +994,7 @@ def run_inbox(
         flags = {"model": options.model, "concurrency": options.concurrency}
         pipeline = Pipeline.open(vault.root, flags, engine=options.engine, on_http_status=limiter.observe)
         try:
+            catalogue_for(pipeline)  # template-set rules checked before any call
             for line in pipeline.notices:
                 say(line)
             workers = pipeline.resolved.settings.concurrency
