@@ -24,11 +24,31 @@ app = typer.Typer(
     name="summarizer",
     help="Turn meeting transcripts into notes in an Obsidian-style markdown vault.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: flags show as flags (typer's rich panel prints `<bool>`)
 )
 
 T = TypeVar("T")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"summarizer {version('summarizer')}")
+        except PackageNotFoundError:
+            typer.echo("summarizer (version unknown: not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
 
 
 def err(message: str) -> None:
