@@ -206,6 +206,8 @@ def _dry_run(pipeline: Any, path: Path, date: dt.date | None) -> None:
     typer.echo(f"transcript: {path}")
     typer.echo(f"note: {pipeline.target(note)} (title decided by the model; shown with the file's title)")
     typer.echo(f"engine: {pipeline.engine.name} {pipeline.engine.model}")
+    if pipeline.prompts.addition_name:
+        typer.echo(f"template set: {pipeline.prompts.addition_name}")
     if pipeline.engine.name != "offline":
         exact = "" if plan.exact else " (estimate: tiktoken encoding unavailable)"
         typer.echo(f"prompt tokens: {plan.prompt_tokens}{exact}; input budget {plan.budget}")

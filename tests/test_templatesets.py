@@ -285,3 +285,15 @@ def test_offline_engine_follows_the_sets_note_template(tmp_path: Path) -> None:
     )
     assert "**Meeting**: Interview" in other.stdout
     assert prompt_version(other.stderr) != prompt_version(plain.stderr)
+
+
+def test_dry_run_names_the_set_a_transcript_would_get(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    files = {"Inbox/2026-03-02 - Daily standup.txt": TRANSCRIPT, "Inbox/2026-03-02 - Budget.txt": TRANSCRIPT}
+    vault = vault_with(tmp_path, RULES, files)
+    chosen = cli("summarise", vault / "Inbox/2026-03-02 - Daily standup.txt", "--vault", vault, "--dry-run")
+    plain = cli("summarise", vault / "Inbox/2026-03-02 - Budget.txt", "--vault", vault, "--dry-run")
+    assert chosen.exit_code == 0 and plain.exit_code == 0, chosen.stderr + plain.stderr
+    assert "template set: standup" in chosen.stdout and "template set" not in plain.stdout
+    tokens = [re.findall(r"prompt tokens: (\d+)", r.stdout) for r in (chosen, plain)]
+    assert int(tokens[0][0]) > int(tokens[1][0]), "the set's instructions are counted"
+    assert model_env.chat_requests() == []
