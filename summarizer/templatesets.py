@@ -43,10 +43,12 @@ from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, get_args
 
+import jinja2
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from summarizer.errors import ConfigError
 from summarizer.models import NoteType
+from summarizer.prompting import compile_template
 
 if TYPE_CHECKING:
     from summarizer.models import ExtractionResult, Transcript
@@ -251,12 +253,20 @@ def _read_set(folder: Traversable | Path, origin: str) -> TemplateSet:
     if not values["instructions"].strip():
         raise ConfigError("'instructions' is missing or empty", where)
     note = folder.joinpath(NOTE_FILE)
+    note_text = note.read_text(encoding="utf-8") if note.is_file() else None
+    try:  # a broken template is a configuration error now, not a traceback mid-run
+        compile_template(values["instructions"], keep_trailing_newline=False).render(owner="", owner_aliases=[])
+        if note_text is not None:
+            where = f"{folder}/{NOTE_FILE}"
+            compile_template(note_text, keep_trailing_newline=True)
+    except jinja2.TemplateError as err:
+        raise ConfigError(f"template error: {err}", where) from err
     return TemplateSet(
         name=folder.name,
         description=values["description"].strip() or folder.name,
         label=values["label"].strip(),
         instructions=values["instructions"],
-        note_template=note.read_text(encoding="utf-8") if note.is_file() else None,
+        note_template=note_text,
         origin=origin,
     )
 

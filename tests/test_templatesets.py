@@ -297,3 +297,23 @@ def test_dry_run_names_the_set_a_transcript_would_get(tmp_path: Path, model_env:
     tokens = [re.findall(r"prompt tokens: (\d+)", r.stdout) for r in (chosen, plain)]
     assert int(tokens[0][0]) > int(tokens[1][0]), "the set's instructions are counted"
     assert model_env.chat_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "message"),
+    [
+        ("retro/set.toml", 'instructions = "Ask {{ owner"\n', "template error"),
+        ("retro/set.toml", 'instructions = "Ask {{ title }}"\n', "'title' is undefined"),
+        ("retro/set.toml", 'description = "x"\n', "'instructions' is missing"),
+        ("retro/set.toml", 'instructions = "x"\ncolour = "red"\n', "unknown key 'colour'"),
+        ("Retro/set.toml", 'instructions = "x"\n', "folder name must be lowercase"),
+    ],
+)
+def test_a_broken_vault_set_is_a_config_error_naming_its_file(
+    tmp_path: Path, model_env: FakeOpenAI, path: str, text: str, message: str
+) -> None:
+    vault = vault_with(tmp_path, "", {"Inbox/a.txt": TRANSCRIPT, f".summarizer/templates/{path}": text})
+    result = cli("summarise", vault / "Inbox/a.txt", "--vault", vault, "--template", "standup")
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr and ".summarizer/templates/" in result.stderr
+    assert model_env.chat_requests() == []
