@@ -14,16 +14,36 @@ from typing import Annotated, Any
 import typer
 
 from summarizer.cli_common import err, flags, format_usage, parse_date_option, run
-from summarizer.cli_options import EngineOpt, ModelOpt, VaultOpt
+from summarizer.cli_options import EngineOpt, ModelOpt, TemplateOpt, VaultOpt
 from summarizer.errors import ConfigError
 
 app = typer.Typer(
     name="summarizer",
     help="Turn meeting transcripts into notes in an Obsidian-style markdown vault.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: flags show as flags (typer's rich panel prints `<bool>`)
 )
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"summarizer {version('summarizer')}")
+        except PackageNotFoundError:
+            typer.echo("summarizer (version unknown: not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
+
 
 def _locate(transcript: Path, vault: Path | None) -> Path:
     """A transcript path as typed: relative to the working folder, else to the vault."""
@@ -53,6 +73,7 @@ def summarise(
     explain: Annotated[
         bool, typer.Option("--explain", help="Report which names were linked to vault notes, how, and which not.")
     ] = False,
+    template: TemplateOpt = None,
 ) -> None:
     """Summarise one transcript into a note in the vault and print the note's path."""
 
@@ -60,6 +81,7 @@ def summarise(
         from summarizer.engines import check_engine_choice
         from summarizer.pipeline import Pipeline, resolve_vault
         from summarizer.reader import check_input_file
+        from summarizer.templatesets import for_transcript
 
         meeting_date = parse_date_option(date)
         path = _locate(transcript, vault)
@@ -67,6 +89,7 @@ def summarise(
         check_engine_choice(engine)
         pipeline = Pipeline.open(resolve_vault(vault, [path]), flags(model), engine=engine)
         try:
+            pipeline = for_transcript(pipeline, path, template)
             for notice in pipeline.notices:
                 err(notice)
             to_stdout = out == "-"
@@ -142,6 +165,8 @@ def _dry_run(pipeline: Any, path: Path, date: dt.date | None) -> None:
     typer.echo(f"transcript: {path}")
     typer.echo(f"note: {pipeline.target(note)} (title decided by the model; shown with the file's title)")
     typer.echo(f"engine: {pipeline.engine.name} {pipeline.engine.model}")
+    if pipeline.prompts.addition_name:
+        typer.echo(f"template set: {pipeline.prompts.addition_name}")
     if pipeline.engine.name != "offline":
         exact = "" if plan.exact else " (estimate: tiktoken encoding unavailable)"
         typer.echo(f"prompt tokens: {plan.prompt_tokens}{exact}; input budget {plan.budget}")

@@ -17,3 +17,6 @@ EngineOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON report instead of a table.")]
 WaitOpt = Annotated[bool, typer.Option("--wait", help="Wait for another run on this vault instead of exiting.")]
+TemplateOpt = Annotated[
+    str | None, typer.Option("--template", help="Use this template set (e.g. standup) instead of the vault's rules.")
+]

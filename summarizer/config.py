@@ -36,6 +36,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from summarizer.errors import ConfigError
+from summarizer.templatesets import TemplatesConfig
 
 VAULT_CONFIG = ".summarizer.toml"
 STATE_DIR = ".summarizer"
@@ -207,6 +208,7 @@ class Settings(BaseModel):
         None, "a folder path relative to the vault"
     )
     prices: dict[str, Price] = setting(dict, "tables of input, cached_input, output (USD per million tokens, >= 0)")
+    templates: TemplatesConfig = Field(default_factory=TemplatesConfig)  # template sets' rules (templatesets)
 
     @field_validator("archive")
     @classmethod

@@ -27,6 +27,7 @@ from summarizer.models import Usage
 from summarizer.modelseam import RateLimitedError
 from summarizer.runner import AdaptiveLimiter, Display, ItemResult, ProgressFn, Runner, RunReport
 from summarizer.store import JournalRow, now
+from summarizer.templatesets import catalogue_for, for_transcript
 from summarizer.vaultlock import vault_lock
 
 if TYPE_CHECKING:
@@ -161,7 +162,7 @@ class InboxRun:
         if not self._unchanged(c) or file_hash(c.path) != c.content_hash:
             return ItemResult(c.name, "skipped", "still being written (changed since the scan); next run")
 
-        pipeline = self.pipeline
+        pipeline = for_transcript(self.pipeline, c.path)
         transcript = pipeline.read(c.path)
         archive = self.archiver.target(c.path)
         archive_rel = self.archiver.rel(archive)
@@ -213,7 +214,7 @@ class InboxRun:
         rounds = 0
         while True:
             try:
-                return self.pipeline.extract(transcript, label=c.rel, progress=progress)
+                return for_transcript(self.pipeline, c.path).extract(transcript, label=c.rel, progress=progress)
             except ModelError as err:
                 if rounds >= RATE_LIMIT_ROUNDS or not is_rate_limited(err):
                     raise
@@ -233,7 +234,7 @@ class InboxRun:
         waiting = self.store.open_batch_for(c.content_hash)
         if waiting is not None:
             return ItemResult(c.name, "skipped", f"waiting for batch {waiting}", fields=fields)
-        pipeline = self.pipeline
+        pipeline = for_transcript(self.pipeline, c.path)
         transcript = pipeline.read(c.path)
         if self.recovery.cached_result(transcript, c.content_hash) is not None:
             return ItemResult(c.name, "skipped", "would write the note from the cache (no call)", fields=fields)
@@ -288,6 +289,7 @@ def run_inbox(
             vault.root, flags, engine=options.engine, observers=[limiter], wrappers=[limiter.wrap]
         )
         try:
+            catalogue_for(pipeline)  # template-set rules checked before any call
             for line in pipeline.notices:
                 say(line)
             workers = pipeline.resolved.settings.concurrency

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ class PromptSet:
 
     texts: dict[str, str]
     origins: dict[str, str]
+    addition: str = ""  # a template set's jinja2 text for the system message (see templatesets)
+    addition_name: str = ""
 
     @classmethod
     def load(cls, vault: Path | None = None) -> PromptSet:
@@ -57,14 +59,30 @@ class PromptSet:
         digest = hashlib.sha256()
         for name in TEMPLATE_NAMES:
             digest.update(name.encode() + b"\0" + self.texts[name].encode("utf-8") + b"\0")
-        return digest.hexdigest()[:12]
+        base = digest.hexdigest()[:12]
+        if not self.addition_name:
+            return base
+        extra = hashlib.sha256(self.addition.encode("utf-8")).hexdigest()[:8]
+        return f"{base}+{self.addition_name}.{extra}"
+
+    def with_addition(self, name: str, text: str) -> PromptSet:
+        """These templates plus a template set's text in the system message; the version names the set."""
+        return replace(self, addition=text, addition_name=name)
 
     def _render(self, name: str, **values: Any) -> str:
         return compile_template(self.texts[name], keep_trailing_newline=False).render(**values).strip() + "\n"
 
     def system(self, *, owner: str | None, owner_aliases: list[str], with_schema: bool) -> str:
         schema = json.dumps(extraction_schema(), ensure_ascii=False) if with_schema else ""
-        return self._render("system.j2", owner=owner, owner_aliases=owner_aliases, schema_json=schema)
+        text = self._render("system.j2", owner=owner, owner_aliases=owner_aliases, schema_json=schema)
+        if not self.addition:
+            return text
+        extra = compile_template(self.addition, keep_trailing_newline=False)
+        addition = extra.render(owner=owner, owner_aliases=owner_aliases).strip()
+        # Before the JSON schema when the schema only ends the message (the packaged template), else last.
+        plain = self._render("system.j2", owner=owner, owner_aliases=owner_aliases, schema_json="").rstrip()
+        head, tail = (plain, text[len(plain) :]) if with_schema and text.startswith(plain) else (text.rstrip(), "\n")
+        return f"{head}\n\n{addition}{tail}"
 
     def user(
         self,

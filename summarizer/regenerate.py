@@ -48,6 +48,7 @@ from summarizer.noteparse import as_date, as_strings, split_note
 from summarizer.pipeline import Pipeline
 from summarizer.reader import repair_mojibake
 from summarizer.render import GENERATED_TAG
+from summarizer.templatesets import for_note
 
 HISTORY_DIR = "history"
 DEFAULT_HISTORY = 10  # previous versions kept per note; older ones are deleted
@@ -115,6 +116,7 @@ def is_stale(pipeline: Pipeline, rel: str) -> bool:
     record = pipeline.store.note_record(rel)
     if record is None:
         return True
+    pipeline = for_note(pipeline, record, record.source_ref)
     return (
         record.prompt_version != pipeline.engine.prompt_version
         or record.model != pipeline.engine.model
@@ -364,6 +366,7 @@ class Regenerator:
         refs = [r for r in (split.data.get("source_ref"), link[0] if link else None) if isinstance(r, str) and r]
         transcript_path = locate_transcript(p, note, refs, record.transcript_hash if record else None)
         ref = p.vault.relative(transcript_path)
+        p = for_note(p, record, ref)  # the template set the note was made with
         if refs and refs[0] != ref:
             outcome.relinked = (refs[0], ref)
         theirs = fmt.relink(theirs, ref)
