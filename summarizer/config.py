@@ -13,6 +13,7 @@ before any model call or file write. The rules live on the fields below.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -36,7 +37,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from summarizer.errors import ConfigError
-from summarizer.templatesets import TemplatesConfig
+from summarizer.models import NoteType
 
 VAULT_CONFIG = ".summarizer.toml"
 STATE_DIR = ".summarizer"
@@ -167,6 +168,54 @@ class Price(BaseModel):
     input: Annotated[float, NotBool, Field(ge=0)]
     cached_input: Annotated[float, NotBool, Field(ge=0)] | None = None
     output: Annotated[float, NotBool, Field(ge=0)]
+
+
+TEMPLATE_RULE_KINDS = ("name", "folder", "type")
+NOTE_TYPES: tuple[str, ...] = get_args(NoteType)
+
+
+class TemplateRule(BaseModel):
+    """One `[[templates.rules]]` entry of the settings."""
+
+    model_config = ConfigDict(extra="forbid")
+    set: str
+    match: str
+
+    @field_validator("match")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        kind, sep, pattern = value.partition(":")
+        if not sep or kind not in TEMPLATE_RULE_KINDS or not pattern.strip():
+            raise ValueError(f"match must be name:GLOB, folder:PATH or type:NOTE_TYPE, not {value!r}")
+        if kind == "type" and pattern.strip() not in NOTE_TYPES:
+            raise ValueError(f"type must be one of {', '.join(NOTE_TYPES)}, not {pattern.strip()!r}")
+        return value
+
+    @property
+    def kind(self) -> str:
+        return self.match.partition(":")[0]
+
+    @property
+    def pattern(self) -> str:
+        return self.match.partition(":")[2].strip()
+
+    def matches_path(self, rel: str) -> bool:
+        """A `name:` or `folder:` rule against a vault-relative POSIX path (`type:` never matches here)."""
+        path = PurePosixPath(rel)
+        if self.kind == "name":
+            return fnmatch.fnmatch(path.name.casefold(), self.pattern.casefold())
+        if self.kind == "folder":
+            folder = self.pattern.strip("/").casefold()
+            parent = path.parent.as_posix().casefold()
+            return parent == folder or parent.startswith(folder + "/")
+        return False
+
+
+class TemplatesConfig(BaseModel):
+    """The `[templates]` table of `.summarizer.toml`."""
+
+    model_config = ConfigDict(extra="forbid")
+    rules: list[TemplateRule] = []
 
 
 class Settings(BaseModel):

@@ -12,6 +12,7 @@ groups and recursively if even those do not fit.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -88,6 +89,10 @@ class Engine(Protocol):
         progress: Progress | None = None,
     ) -> ExtractionResult: ...
 
+    def with_prompts(self, prompts: PromptSet) -> Engine:
+        """The same engine (same client, limiter and log) reading `prompts` (a template set's)."""
+        ...
+
 
 @dataclass
 class Plan:
@@ -147,6 +152,9 @@ class LLMEngine:
     @property
     def model(self) -> str:
         return self.extractor.model
+
+    def with_prompts(self, prompts: PromptSet) -> LLMEngine:
+        return dataclasses.replace(self, prompts=prompts, provider=self.provider, client=self.extractor)
 
     @property
     def prompt_version(self) -> str:
@@ -421,6 +429,7 @@ class OfflineEngine:
 
     resolved: ResolvedSettings
     name: str = "offline"
+    template_set: str = ""  # it reads no prompts: a template set only marks its prompt version
 
     @property
     def model(self) -> str:
@@ -430,7 +439,10 @@ class OfflineEngine:
     def prompt_version(self) -> str:
         from summarizer.offline import PROMPT_VERSION
 
-        return PROMPT_VERSION
+        return f"{PROMPT_VERSION}+{self.template_set}" if self.template_set else PROMPT_VERSION
+
+    def with_prompts(self, prompts: PromptSet) -> OfflineEngine:
+        return dataclasses.replace(self, template_set=prompts.version.partition("+")[2])
 
     def cache_key(self, transcript: Transcript, candidates: Sequence[str]) -> str:
         s = self.resolved.settings
@@ -458,7 +470,8 @@ class OfflineEngine:
         from summarizer.offline import offline_result
 
         s = self.resolved.settings
-        return offline_result(transcript, owner=s.owner, owner_aliases=s.owner_aliases)
+        result = offline_result(transcript, owner=s.owner, owner_aliases=s.owner_aliases)
+        return result.model_copy(update={"prompt_version": self.prompt_version})
 
 
 # ---------------------------------------------------------------------------- the one place engines are chosen

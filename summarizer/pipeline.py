@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,6 +102,14 @@ class Outcome:
 
 
 @dataclass
+class SharedIndex:
+    """The vault index, built once and shared by every pipeline bound from one `Pipeline.open`."""
+
+    index: VaultIndex | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
 class Pipeline:
     vault: Vault
     resolved: ResolvedSettings
@@ -110,8 +118,7 @@ class Pipeline:
     store: Store
     template_text: str
     notices: list[str] = field(default_factory=list)
-    _index: VaultIndex | None = field(default=None, init=False, repr=False)
-    _index_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    shared_index: SharedIndex = field(default_factory=lambda: SharedIndex(), repr=False)
 
     @classmethod
     def open(
@@ -159,16 +166,21 @@ class Pipeline:
     @property
     def index(self) -> VaultIndex:
         """The vault's notes (names, aliases, types), built once per run from a cache by mtime."""
-        with self._index_lock:
-            if self._index is None:
+        shared = self.shared_index
+        with shared.lock:
+            if shared.index is None:
                 from summarizer.vault_index import VaultIndex, default_cache_path
 
-                self._index = VaultIndex.build(
+                shared.index = VaultIndex.build(
                     self.vault.root,
                     cache_path=default_cache_path(self.vault.root),
                     exclude=(self.resolved.settings.inbox,),
                 )
-            return self._index
+            return shared.index
+
+    def with_templates(self, prompts: PromptSet, template_text: str) -> Pipeline:
+        """This pipeline (same store, vault index, client, limiter) with a template set's prompts and note template."""
+        return replace(self, prompts=prompts, engine=self.engine.with_prompts(prompts), template_text=template_text)
 
     def candidates(self, transcript: Transcript) -> list[str]:
         """Vault names the transcript probably mentions, for the prompt (the model gets the spellings)."""

@@ -32,26 +32,22 @@ affects, and `regenerate` keeps the set a note was made with.
 
 from __future__ import annotations
 
-import copy
-import fnmatch
-import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, field_validator
 
+from summarizer.config import TemplateRule, TemplatesConfig
 from summarizer.errors import ConfigError
 from summarizer.models import NoteType
 from summarizer.prompting import compile_template
 
 if TYPE_CHECKING:
-    from summarizer.models import ExtractionResult, Transcript
     from summarizer.pipeline import Pipeline
     from summarizer.store import NoteRecord
 
@@ -63,50 +59,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 _KINDS = ("name", "folder", "type")
 _NOTE_TYPES: tuple[str, ...] = get_args(NoteType)
 _ATTENDEES = re.compile(r"^\*\*Attendees\*\*:.*$", re.MULTILINE)
-
-
-class TemplateRule(BaseModel):
-    """One `[[templates.rules]]` entry of the settings."""
-
-    model_config = ConfigDict(extra="forbid")
-    set: str
-    match: str
-
-    @field_validator("match")
-    @classmethod
-    def _known_kind(cls, value: str) -> str:
-        kind, sep, pattern = value.partition(":")
-        if not sep or kind not in _KINDS or not pattern.strip():
-            raise ValueError(f"match must be name:GLOB, folder:PATH or type:NOTE_TYPE, not {value!r}")
-        if kind == "type" and pattern.strip() not in _NOTE_TYPES:
-            raise ValueError(f"type must be one of {', '.join(_NOTE_TYPES)}, not {pattern.strip()!r}")
-        return value
-
-    @property
-    def kind(self) -> str:
-        return self.match.partition(":")[0]
-
-    @property
-    def pattern(self) -> str:
-        return self.match.partition(":")[2].strip()
-
-    def matches_path(self, rel: str) -> bool:
-        """A `name:` or `folder:` rule against a vault-relative POSIX path (`type:` never matches here)."""
-        path = PurePosixPath(rel)
-        if self.kind == "name":
-            return fnmatch.fnmatch(path.name.casefold(), self.pattern.casefold())
-        if self.kind == "folder":
-            folder = self.pattern.strip("/").casefold()
-            parent = path.parent.as_posix().casefold()
-            return parent == folder or parent.startswith(folder + "/")
-        return False
-
-
-class TemplatesConfig(BaseModel):
-    """The `[templates]` table of `.summarizer.toml`."""
-
-    model_config = ConfigDict(extra="forbid")
-    rules: list[TemplateRule] = []
 
 
 @dataclass(frozen=True)
@@ -298,53 +250,8 @@ def for_note(pipeline: Pipeline, record: NoteRecord | None, transcript_ref: str 
 
 
 def apply(pipeline: Pipeline, selection: Selection) -> Pipeline:
-    """A shallow copy of `pipeline` whose prompts, engine and note template follow `selection`.
-
-    The copy shares the store, the vault index and the model client (and so its rate limiter).
-    """
+    """`pipeline` bound to `selection`'s prompt addition and note template (itself when nothing applies)."""
     if selection.empty:
         return pipeline
-    from summarizer.engines import LLMEngine
-
-    pipeline.index  # noqa: B018 - build the shared index once, before copies are made
-    bound = copy.copy(pipeline)
-    bound.prompts = pipeline.prompts.with_addition(selection.name, selection.prompt_addition())
-    if isinstance(pipeline.engine, LLMEngine):
-        engine = copy.copy(pipeline.engine)
-        engine.prompts = bound.prompts
-        bound.engine = engine
-    else:
-        bound.engine = _LabelledEngine(pipeline.engine, bound.prompts.version.partition("+")[2])
-    bound.template_text = selection.note_template(pipeline.template_text)
-    return bound
-
-
-@dataclass
-class _LabelledEngine:
-    """An engine that reads no prompts (offline): the set only adds to its recorded prompt version."""
-
-    inner: Any
-    label: str
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        self.name = str(self.inner.name)
-
-    @property
-    def model(self) -> str:
-        return str(self.inner.model)
-
-    @property
-    def prompt_version(self) -> str:
-        return f"{self.inner.prompt_version}+{self.label}"
-
-    def cache_key(self, transcript: Transcript, candidates: Any) -> str:
-        key = f"{self.inner.cache_key(transcript, candidates)}\0{self.label}"
-        return hashlib.sha256(key.encode()).hexdigest()
-
-    def plan(self, transcript: Transcript, candidates: Any) -> Any:
-        return self.inner.plan(transcript, candidates)
-
-    def extract(self, transcript: Transcript, **kwargs: Any) -> ExtractionResult:
-        result: ExtractionResult = self.inner.extract(transcript, **kwargs)
-        return result.model_copy(update={"prompt_version": self.prompt_version})
+    prompts = pipeline.prompts.with_addition(selection.name, selection.prompt_addition())
+    return pipeline.with_templates(prompts, selection.note_template(pipeline.template_text))
