@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from summarizer.datefind import states_date
 from summarizer.markdown import one_line
 from summarizer.models import DecisionItem, MeetingExtraction, MeetingNote, Task, Transcript
 
@@ -76,8 +77,18 @@ def is_owner(name: str | None, owner: str | None, aliases: Sequence[str]) -> boo
 
 
 def meeting_date(extraction: MeetingExtraction, transcript: Transcript) -> dt.date | None:
-    """Metadata from the file wins; the model's reading of the text comes second."""
-    return transcript.date or parse_date(extraction.meeting_date)
+    """Metadata from the file wins; the model's date counts only when the transcript states it.
+
+    A model asked for a date tends to give one (today's, the example's, a guess); a date nobody
+    said would become the note's date and file name, so without one the note says `unknown`.
+    """
+    if transcript.date:
+        return transcript.date
+    date = parse_date(extraction.meeting_date)
+    if date is None:
+        return None
+    text = "\n".join([transcript.title or "", transcript.as_text()])
+    return date if states_date(text, date) else None
 
 
 def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteContext) -> MeetingNote:
@@ -104,7 +115,7 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
         due = parse_date(item.due)
         if due is not None and date is not None and due < date:
             due = None  # a deadline before the meeting is a misreading, not a plan
-        supported = ctx.evidence_check(item.evidence) if ctx.evidence_check and item.evidence else None
+        supported = ctx.evidence_check(item.evidence) if ctx.evidence_check else None  # "" is unsupported
         if supported is False and ctx.unsupported == "drop":
             continue
         seen_tasks.add(key)
@@ -126,7 +137,7 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
         text = one_line(decision.text)
         if not text or fold(text) in seen_decisions:
             continue
-        supported = ctx.evidence_check(decision.evidence) if ctx.evidence_check and decision.evidence else None
+        supported = ctx.evidence_check(decision.evidence) if ctx.evidence_check else None
         if supported is False and ctx.unsupported == "drop":
             continue
         seen_decisions.add(fold(text))
