@@ -1,7 +1,9 @@
 """Business rules between the model's extraction and the note.
 
 The model is asked nicely; this module makes sure. It trims and de-duplicates,
-drops due dates that cannot be right (malformed, or before the meeting),
+drops due dates that cannot be right (malformed, or before the meeting), a
+meeting date the transcript does not state, names, accounts and titles of the
+wrong shape (the contract's own checks, for results that skipped them),
 turns the vault owner and their aliases into `Myself`, and applies the
 vault's link resolutions when there are any. Pure: no I/O.
 """
@@ -16,7 +18,16 @@ from dataclasses import dataclass, field
 
 from summarizer.datefind import states_date
 from summarizer.markdown import one_line
-from summarizer.models import DecisionItem, MeetingExtraction, MeetingNote, Task, Transcript
+from summarizer.models import (
+    DecisionItem,
+    MeetingExtraction,
+    MeetingNote,
+    Task,
+    Transcript,
+    check_account,
+    check_name,
+    check_title,
+)
 
 MYSELF = "Myself"
 
@@ -98,6 +109,8 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
     def owner_of(name: str | None) -> str | None:
         if not name or not one_line(name):
             return None
+        if name not in ctx.owner_map and check_name(name):
+            return None  # "Marcus Oyelaran, Northwind Studio" is not someone to assign a task to
         if name in ctx.owner_map:
             return ctx.owner_map[name]
         if is_owner(name, ctx.owner, ctx.owner_aliases):
@@ -143,13 +156,15 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
         seen_decisions.add(fold(text))
         decisions.append(DecisionItem(text=text, evidence=one_line(decision.evidence) or None, supported=supported))
 
-    account = ctx.account_override or (canonical(extraction.account) if extraction.account else None)
+    account = ctx.account_override or (
+        canonical(extraction.account) if extraction.account and not check_account(extraction.account) else None
+    )
     if account and is_owner(account, ctx.owner, ctx.owner_aliases):
         account = None
     participants = unique(
         ctx.participants_override
         if ctx.participants_override is not None
-        else (canonical(p) for p in extraction.participants)
+        else (canonical(p) for p in extraction.participants if not check_name(p))
     ) or unique(transcript.participants)
     if ctx.related_override is not None:
         related = unique(ctx.related_override)
@@ -157,8 +172,9 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
         related = unique(canonical(e.name) for e in extraction.related)
         related = [r for r in related if not account or fold(r) != fold(account)]
 
+    title = "" if check_title(extraction.title) else one_line(extraction.title)
     return MeetingNote(
-        title=one_line(extraction.title) or transcript.title or transcript.source_name or "Meeting",
+        title=title or transcript.title or transcript.source_name or "Meeting",
         date=date,
         note_type=extraction.note_type,
         account=account,
