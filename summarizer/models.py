@@ -111,8 +111,10 @@ def example_titles() -> frozenset[str]:
 def check_title(value: str) -> str | None:
     """Why `value` is not a usable title: empty, too long, or copied from the prompt's examples."""
     text = _squash(value)
+    if not text:
+        return None  # nothing to check: the note falls back to the file's title
     if not any(c.isalnum() for c in text):
-        return "empty: give a short, specific title for this meeting"
+        return f"{text!r} has no words: give a short, specific title for this meeting"
     if problem := _length(text, TITLE_MAX_CHARS, TITLE_MAX_WORDS):
         return problem
     if _fold(text) in example_titles():

@@ -60,6 +60,7 @@ def test_accounts_and_titles() -> None:
     assert check_title("Q3 budget review") is None
     assert check_title("  q3 PRICING review with acme ") is not None  # the prompt's example, however spelled
     assert check_title("#!") is not None
+    assert check_title("") is None  # nothing to repair: the note uses the file's title
     assert check_title(" ".join(["word"] * 15)) == "15 words, at most 14"
 
 
