@@ -7,10 +7,16 @@ hallucinated item, so every quote gets a 0..1 support score:
 * both sides are normalised first (case, punctuation, whitespace, QMSum
   tokenisation such as ``I 'll`` / ``do n't``, non-speech tags such as
   ``{vocalsound}``, and hesitation tokens like "um"/"uh" that quoters drop);
-* an exact substring of the normalised transcript scores 1.0;
-* otherwise the score is rapidfuzz's ``partial_ratio`` (best-aligned window of
-  the transcript) / 100. It is bit-parallel C code, a few milliseconds for a
-  100k-character transcript.
+* a quote of fewer than `MIN_QUOTE_WORDS` words (after normalising) scores 0:
+  "no" or "agreed" is found in any meeting, so it proves nothing; an empty
+  quote is no evidence at all;
+* the quote's words found as whole words in the normalised transcript score
+  1.0 ("no" is not found in "I know the plan");
+* otherwise rapidfuzz's ``partial_ratio_alignment`` finds the best-aligned
+  window of the transcript, the window is widened to whole words, and the score
+  is ``ratio(quote, window) / 100``, provided at least 80% of the quote's
+  words are whole words of that window (a quote cut mid-word is not a quote).
+  It is bit-parallel C code, a few milliseconds for a 100k-character transcript.
 
 `DEFAULT_THRESHOLD` (0.85) accepts light paraphrase of a real quote (a dropped
 word, a fixed typo) and rejects invented sentences, which in practice score
@@ -29,6 +35,8 @@ from rapidfuzz import fuzz
 from summarizer.models import MeetingExtraction, Transcript
 
 DEFAULT_THRESHOLD = 0.85
+MIN_QUOTE_WORDS = 3
+MIN_WHOLE_WORDS = 0.8  # share of a fuzzy-matched quote's words that must appear as whole words
 
 _TAG = re.compile(r"\{[a-z_]+\}|<[^<>\s]+/>", re.IGNORECASE)  # {vocalsound}, <other_noise/>
 _CONTRACTION = re.compile(r"(\w) (n't|'(?:s|ll|re|ve|d|m))\b", re.IGNORECASE)  # QMSum "I 'll", "do n't"
@@ -64,11 +72,22 @@ def normalise(text: str) -> str:
 
 
 def _score_normalised(quote: str, text: str) -> float:
-    if not quote or not text:
+    """Score a normalised quote (single spaces, no punctuation) against a normalised transcript."""
+    if not text or len(quote.split()) < MIN_QUOTE_WORDS:
         return 0.0
-    if quote in text:
+    if f" {quote} " in f" {text} ":
         return 1.0
-    return float(fuzz.partial_ratio(quote, text)) / 100.0
+    window = fuzz.partial_ratio_alignment(quote, text)
+    if window is None:
+        return 0.0
+    start = text.rfind(" ", 0, window.dest_start) + 1  # widen to whole words on both sides
+    end = text.find(" ", window.dest_end)
+    found = text[start : end if end >= 0 else len(text)]
+    score = float(fuzz.ratio(quote, found)) / 100.0
+    words, window_words = quote.split(), set(found.split())
+    whole = sum(1 for word in words if word in window_words) / len(words)
+    # Light edits keep most words whole; "maximum production co" or "ype up the minute" do not.
+    return score if whole >= MIN_WHOLE_WORDS else min(score, whole)
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,7 +1,9 @@
 """Business rules between the model's extraction and the note.
 
 The model is asked nicely; this module makes sure. It trims and de-duplicates,
-drops due dates that cannot be right (malformed, or before the meeting),
+drops due dates that cannot be right (malformed, or before the meeting), a
+meeting date the transcript does not state, names, accounts and titles of the
+wrong shape (the contract's own checks, for results that skipped them),
 turns the vault owner and their aliases into `Myself`, and applies the
 vault's link resolutions when there are any. Pure: no I/O.
 """
@@ -14,8 +16,18 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from summarizer.datefind import states_date
 from summarizer.markdown import one_line
-from summarizer.models import DecisionItem, MeetingExtraction, MeetingNote, Task, Transcript
+from summarizer.models import (
+    DecisionItem,
+    MeetingExtraction,
+    MeetingNote,
+    Task,
+    Transcript,
+    check_account,
+    check_name,
+    check_title,
+)
 
 MYSELF = "Myself"
 
@@ -76,8 +88,18 @@ def is_owner(name: str | None, owner: str | None, aliases: Sequence[str]) -> boo
 
 
 def meeting_date(extraction: MeetingExtraction, transcript: Transcript) -> dt.date | None:
-    """Metadata from the file wins; the model's reading of the text comes second."""
-    return transcript.date or parse_date(extraction.meeting_date)
+    """Metadata from the file wins; the model's date counts only when the transcript states it.
+
+    A model asked for a date tends to give one (today's, the example's, a guess); a date nobody
+    said would become the note's date and file name, so without one the note says `unknown`.
+    """
+    if transcript.date:
+        return transcript.date
+    date = parse_date(extraction.meeting_date)
+    if date is None:
+        return None
+    text = "\n".join([transcript.title or "", transcript.as_text()])
+    return date if states_date(text, date) else None
 
 
 def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteContext) -> MeetingNote:
@@ -87,6 +109,8 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
     def owner_of(name: str | None) -> str | None:
         if not name or not one_line(name):
             return None
+        if name not in ctx.owner_map and check_name(name):
+            return None  # "Marcus Oyelaran, Northwind Studio" is not someone to assign a task to
         if name in ctx.owner_map:
             return ctx.owner_map[name]
         if is_owner(name, ctx.owner, ctx.owner_aliases):
@@ -104,7 +128,7 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
         due = parse_date(item.due)
         if due is not None and date is not None and due < date:
             due = None  # a deadline before the meeting is a misreading, not a plan
-        supported = ctx.evidence_check(item.evidence) if ctx.evidence_check and item.evidence else None
+        supported = ctx.evidence_check(item.evidence) if ctx.evidence_check else None  # "" is unsupported
         if supported is False and ctx.unsupported == "drop":
             continue
         seen_tasks.add(key)
@@ -126,19 +150,21 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
         text = one_line(decision.text)
         if not text or fold(text) in seen_decisions:
             continue
-        supported = ctx.evidence_check(decision.evidence) if ctx.evidence_check and decision.evidence else None
+        supported = ctx.evidence_check(decision.evidence) if ctx.evidence_check else None
         if supported is False and ctx.unsupported == "drop":
             continue
         seen_decisions.add(fold(text))
         decisions.append(DecisionItem(text=text, evidence=one_line(decision.evidence) or None, supported=supported))
 
-    account = ctx.account_override or (canonical(extraction.account) if extraction.account else None)
+    account = ctx.account_override or (
+        canonical(extraction.account) if extraction.account and not check_account(extraction.account) else None
+    )
     if account and is_owner(account, ctx.owner, ctx.owner_aliases):
         account = None
     participants = unique(
         ctx.participants_override
         if ctx.participants_override is not None
-        else (canonical(p) for p in extraction.participants)
+        else (canonical(p) for p in extraction.participants if not check_name(p))
     ) or unique(transcript.participants)
     if ctx.related_override is not None:
         related = unique(ctx.related_override)
@@ -146,8 +172,9 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
         related = unique(canonical(e.name) for e in extraction.related)
         related = [r for r in related if not account or fold(r) != fold(account)]
 
+    title = "" if check_title(extraction.title) else one_line(extraction.title)
     return MeetingNote(
-        title=one_line(extraction.title) or transcript.title or transcript.source_name or "Meeting",
+        title=title or transcript.title or transcript.source_name or "Meeting",
         date=date,
         note_type=extraction.note_type,
         account=account,

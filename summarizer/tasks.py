@@ -2,9 +2,11 @@
 
 The plugin reads fields from the END of a line and stops at the first text it
 does not recognise, so owners and free text go before the first signifier and
-only signifiers and `#tags` after it. `parse_task` follows the plugin's own
-algorithm (DefaultTaskSerializer.deserialize) so that every line we write can
-be checked to mean what we intended, and so edited notes can be read back.
+only signifiers and `#tags` after it. Tags, though, it reads ANYWHERE in the
+description (`Task.extractHashtags`). `parse_task` follows the plugin's own
+algorithm (DefaultTaskSerializer.deserialize, with JavaScript's idea of
+whitespace, which includes U+FEFF) so that every line we write can be checked
+to mean what we intended, and so edited notes can be read back.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from summarizer.models import Priority, Task
 PRIORITY_EMOJI: dict[str, str] = {"highest": "🔺", "high": "⏫", "medium": "🔼", "low": "🔽", "lowest": "⏬"}
 EMOJI_PRIORITY = {v: k for k, v in PRIORITY_EMOJI.items()}
 
-_TASK_LINE = re.compile(r"^([\s\t>]*)([-*+]|[0-9]+[.)]) +\[(.)\] *(.*)$")
+# JavaScript's `\s` (what the plugin's regexes mean by a space); Python's lacks U+FEFF.
+JS_SPACE = "\t\n\v\f\r \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+_S = "[" + re.escape(JS_SPACE) + "]"
+_TASK_LINE = re.compile(rf"^((?:{_S}|>)*)([-*+]|[0-9]+[.)]) +\[(.)\] *(.*)$")
+_TAG_CHAR = r"[^ !@#$%^&*(),.?\":{}|<>]"
+HASHTAG = re.compile(rf"(?:^|{_S})(#{_TAG_CHAR}+)")
 _DATE = r"(\d{4}-\d{2}-\d{2})"
 _VS = "\ufe0f?"
 _FIELDS: list[tuple[str, re.Pattern[str]]] = [
@@ -32,7 +39,7 @@ _FIELDS: list[tuple[str, re.Pattern[str]]] = [
     ("created", re.compile("➕" + _VS + " *" + _DATE + "$")),
     ("recurrence", re.compile("🔁" + _VS + " *([a-zA-Z0-9, !]+)$")),
     ("on_completion", re.compile("🏁" + _VS + " *([a-zA-Z]+)$")),
-    ("tag", re.compile(r"(^|\s)#[^ !@#$%^&*(),.?\":{}|<>]+$")),
+    ("tag", re.compile(rf"(^|{_S})#{_TAG_CHAR}+$")),
     ("id", re.compile("🆔" + _VS + " *([a-zA-Z0-9-_]+)$")),
     ("depends_on", re.compile("⛔" + _VS + " *([a-zA-Z0-9-_]+( *, *[a-zA-Z0-9-_]+ *)*)$")),
 ]
@@ -45,9 +52,14 @@ class ParsedTask:
 
     indent: str
     status: str
-    description: str  # without trailing tags, as the plugin keeps it
-    tags: list[str] = field(default_factory=list)
+    description: str  # without the trailing tags (the plugin appends them back to its description)
+    tags: list[str] = field(default_factory=list)  # the trailing tags, cut from the end with the fields
     fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def all_tags(self) -> list[str]:
+        """Every tag the plugin reads: `#tags` anywhere in the description, then the trailing ones."""
+        return [*extract_hashtags(self.description), *self.tags]
 
     @property
     def due(self) -> dt.date | None:
@@ -70,13 +82,22 @@ class ParsedTask:
         return self.description[: match.start()].strip(), match.group(1).strip()
 
 
+def extract_hashtags(text: str) -> list[str]:
+    """The plugin's `Task.extractHashtags`: every `#tag` after the start or a (JavaScript) space."""
+    return HASHTAG.findall(text)
+
+
+def _js_trim(text: str) -> str:
+    return text.strip(JS_SPACE)
+
+
 def parse_task(line: str) -> ParsedTask | None:
     """Parse a checklist line the way the Tasks plugin does; None if it is not a task."""
     match = _TASK_LINE.match(line.rstrip("\n"))
     if not match:
         return None
     indent, _marker, status, body = match.groups()
-    body = re.sub(r" \^[a-zA-Z0-9-]+$", "", body).rstrip()
+    body = _js_trim(re.sub(r" \^[a-zA-Z0-9-]+$", "", body))
     fields: dict[str, str] = {}
     tags: list[str] = []
     for _ in range(21):
@@ -90,7 +111,7 @@ def parse_task(line: str) -> ParsedTask | None:
                 tags.insert(0, found.group(0).strip())
             else:
                 fields[name] = found.group(1)
-            body = body[: found.start()].rstrip()
+            body = _js_trim(body[: found.start()])
             break
         if not matched:
             break
@@ -100,8 +121,9 @@ def parse_task(line: str) -> ParsedTask | None:
 def format_task(task: Task, tags: str = "#task #proposed") -> str:
     """The vault's own order: `- [?] text @Owner 📅 YYYY-MM-DD 🔺 #task #proposed`."""
     parts = [f"- [{task.status}]", task_text(task.text)]
-    if task.owner:
-        parts.append("@" + task_text(task.owner))
+    owner = task_text(task.owner) if task.owner else ""
+    if owner:
+        parts.append("@" + owner)
     if task.due:
         parts.append(f"📅 {task.due.isoformat()}")
     if task.priority != "none":

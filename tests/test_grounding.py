@@ -135,3 +135,39 @@ def test_ground_extraction_with_nothing_to_check() -> None:
     )
     assert (report.checked, report.supported, report.unsupported) == (0, 0, 0)
     assert report.rate is None
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "no",  # found inside "know", and a single word proves nothing
+        "the minutes",  # real words, but too few to show anything
+        "ype up the minute",  # a window cut mid-word is not a quote
+        "maximum production co",
+    ],
+)
+def test_quotes_are_whole_words_and_at_least_a_few(quote: str) -> None:
+    assert not is_supported(quote, TRANSCRIPT + "\nMarketing: I know the plan .")
+
+
+def test_a_three_word_quote_on_word_boundaries_is_enough() -> None:
+    assert check_evidence("I know the", "Marketing: I know the plan.") == 1.0
+    assert check_evidence("know the plan", "Marketing: I know the planet.") < 1.0
+
+
+def test_ground_extraction_counts_empty_evidence_as_unsupported() -> None:
+    extraction = MeetingExtraction(
+        title="t",
+        meeting_date=None,
+        note_type="internal",
+        account=None,
+        account_category=None,
+        participants=[],
+        summary="",
+        action_items=[ActionItem(text="x", owner=None, due=None, priority="none", evidence="")],
+        decisions=[],
+        key_information=[],
+        related=[],
+    )
+    report = ground_extraction(extraction, Transcript(utterances=[Utterance(speaker="A", text="hello there")]))
+    assert report.checked == 1 and report.unsupported == 1
