@@ -50,6 +50,8 @@ class Settings(BaseModel):
     max_retries: int = 4
     max_output_tokens: int = 4096
     context_window: int | None = None
+    # response_format to use: "auto" finds the best one the server takes and remembers it per server and model
+    structured_output: Literal["auto", "strict", "schema", "json_object_schema", "json", "prompt"] = "auto"
     chunk_overlap: int = 3
     concurrency: int = 4
     task_status: str = "?"

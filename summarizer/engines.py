@@ -34,35 +34,13 @@ from summarizer.models import (
     Utterance,
 )
 from summarizer.prompting import Chunk, PromptSet
+from summarizer.servers import CONTEXT_WINDOWS, UNKNOWN_MODEL_CONTEXT, context_window, safety_margin
 from summarizer.tokens import TokenCounter
 
+__all__ = ["CONTEXT_WINDOWS", "UNKNOWN_MODEL_CONTEXT", "context_window"]  # moved to servers; still importable here
+
 Progress = Callable[[str], None]
-UNKNOWN_MODEL_CONTEXT = 8192
-SAFETY_MARGIN = 0.05
 DUPLICATE_SCORE = 90
-
-# Context windows (input + output tokens) of known models; unknown names are assumed small.
-CONTEXT_WINDOWS: dict[str, int] = {
-    "gpt-4.1": 1_047_576,
-    "gpt-5": 400_000,
-    "gpt-4o": 128_000,
-    "gpt-4-turbo": 128_000,
-    "o1": 200_000,
-    "o3": 200_000,
-    "o4-mini": 200_000,
-    "gpt-4": 8_192,
-    "gpt-3.5-turbo": 16_385,
-}
-
-
-def context_window(model: str | None, configured: int | None) -> int:
-    if configured:
-        return configured
-    if model:
-        prefixes = [name for name in CONTEXT_WINDOWS if model.startswith(name)]
-        if prefixes:
-            return CONTEXT_WINDOWS[max(prefixes, key=len)]
-    return UNKNOWN_MODEL_CONTEXT
 
 
 class Engine(Protocol):
@@ -139,7 +117,7 @@ class LLMEngine:
     def budget(self) -> int:
         settings = self.resolved.settings
         window = context_window(settings.model, settings.context_window)
-        return int(window * (1 - SAFETY_MARGIN)) - self.output_tokens
+        return int(window * (1 - safety_margin(settings.model))) - self.output_tokens
 
     @property
     def output_tokens(self) -> int:

@@ -1,0 +1,189 @@
+"""Structured output, retries and timeouts against the local servers people run.
+
+The loopback server plays each server's documented answers (`fake.server = ...`): llama-cpp-python
+answers `json_schema` with a 500, LM Studio answers `json_object` with a 400, the others take both.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from summarizer.config import load_settings
+from summarizer.llm import ModelClient, Prompt
+from tests import fakeopenai as fo
+from tests.fakeopenai import FakeOpenAI
+from tests.helpers import cli, make_vault, snapshot
+from tests.test_summarise import GOOD, NAME, TRANSCRIPT
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    return make_vault(tmp_path / "vault", 'owner = "Alice Moreau"\n', {f"Inbox/{NAME}": TRANSCRIPT})
+
+
+def summarise(vault: Path, *extra: str, name: str = NAME) -> Any:
+    return cli("summarise", vault / "Inbox" / name, "--vault", vault, *extra)
+
+
+def formats(fake: FakeOpenAI) -> list[Any]:
+    return [body.get("response_format", {}).get("type") for body in fake.chat_requests()]
+
+
+def calls(vault: Path) -> list[tuple[str, str | None]]:
+    db = sqlite3.connect(vault / ".summarizer" / "state.db")
+    return [(row[0], row[1]) for row in db.execute("SELECT mode, error FROM calls ORDER BY id")]
+
+
+@pytest.mark.parametrize("server", ["openai", "llama-server", "ollama", "lmstudio", "vllm"])
+def test_servers_that_take_json_schema_get_a_strict_schema_in_one_request(
+    vault: Path, model_env: FakeOpenAI, server: str
+) -> None:
+    model_env.server = server
+    model_env.default = fo.reply(GOOD)
+    result = summarise(vault)
+    assert result.exit_code == 0, result.stderr
+    (body,) = model_env.chat_requests()
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["strict"] is True
+
+
+def test_llama_cpp_python_500_for_json_schema_moves_to_its_schema_constrained_json_object(
+    vault: Path, model_env: FakeOpenAI
+) -> None:
+    model_env.server = "llama-cpp-python"
+    model_env.default = fo.reply(GOOD)
+    result = summarise(vault)
+    assert result.exit_code == 0, result.stderr
+    # one refused request (not retried, although it is a 500), then the format it takes
+    assert formats(model_env) == ["json_schema", "json_object"]
+    second = model_env.chat_requests()[1]["response_format"]
+    assert second["schema"]["title"] == "MeetingExtraction", "its own `schema` extension constrains the answer"
+    logged = calls(vault)
+    assert logged[0][0] == "strict" and "refused this response format" in str(logged[0][1])
+    assert "Input should be 'text' or 'json_object'" in str(logged[0][1])
+    # remembered per server and model: the next run asks in that format straight away
+    (vault / "Inbox" / "2026-03-03 - Other.txt").write_text(TRANSCRIPT + "Bob Chen: One more thing.\n")
+    assert summarise(vault, name="2026-03-03 - Other.txt").exit_code == 0
+    assert formats(model_env) == ["json_schema", "json_object", "json_object"]
+
+
+def test_lm_studio_refusing_json_object_goes_to_the_prompt_and_says_what_was_refused(
+    vault: Path, model_env: FakeOpenAI
+) -> None:
+    model_env.server = "lmstudio"
+    strict_refused = fo.bad_request(
+        "Invalid schema for response_format: 'default' is not permitted.", "response_format"
+    )
+    model_env.enqueue(strict_refused, strict_refused)
+    model_env.default = fo.reply("```json\n" + json.dumps(GOOD) + "\n```")
+    result = summarise(vault)
+    assert result.exit_code == 0, result.stderr
+    # strict and plain schema refused by this model, json_object refused by LM Studio itself: two
+    # json_object modes are skipped after one refusal, the prompt mode answers
+    assert formats(model_env) == ["json_schema", "json_schema", "json_object", None]
+
+
+def test_structured_output_setting_pins_a_mode_and_a_refusal_names_it(vault: Path, model_env: FakeOpenAI) -> None:
+    model_env.server = "lmstudio"
+    (vault / ".summarizer.toml").write_text('owner = "Alice Moreau"\nstructured_output = "json"\n')
+    before = snapshot(vault)
+    result = summarise(vault)
+    assert result.exit_code == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert "refused the response format 'json' chosen by the structured_output setting" in line
+    assert "must be 'json_schema' or 'text'" in line and NAME in line
+    assert len(model_env.chat_requests()) == 1
+    assert {k: v for k, v in snapshot(vault).items() if "summarizer" not in k} == {
+        k: v for k, v in before.items() if "summarizer" not in k
+    }
+
+
+def test_pinned_prompt_mode_overrides_a_remembered_one(vault: Path, model_env: FakeOpenAI) -> None:
+    model_env.server = "llama-cpp-python"
+    model_env.default = fo.reply(GOOD)
+    assert summarise(vault).exit_code == 0  # learns json_object_schema
+    (vault / ".summarizer.toml").write_text('owner = "Alice Moreau"\nstructured_output = "prompt"\n')
+    (vault / "Inbox" / "b.txt").write_text(TRANSCRIPT + "Bob Chen: Bye.\n")
+    assert summarise(vault, name="b.txt").exit_code == 0
+    assert formats(model_env) == ["json_schema", "json_object", None]
+
+
+def test_unknown_settings_value_is_a_config_error(vault: Path, model_env: FakeOpenAI) -> None:
+    (vault / ".summarizer.toml").write_text('structured_output = "xml"\n')
+    result = summarise(vault)
+    assert result.exit_code == 2 and "structured_output" in result.stderr
+    assert model_env.chat_requests() == []
+
+
+def test_a_500_in_unknown_words_costs_one_extra_request_in_the_next_format(
+    vault: Path, model_env: FakeOpenAI
+) -> None:
+    model_env.enqueue(fo.status(500, "Internal Server Error"))
+    model_env.default = fo.reply(GOOD)
+    result = summarise(vault)
+    assert result.exit_code == 0, result.stderr
+    assert len(model_env.chat_requests()) == 2
+    assert model_env.chat_requests()[1]["response_format"]["json_schema"]["strict"] is False
+
+
+def test_each_retry_is_recorded_in_the_call_log(vault: Path, model_env: FakeOpenAI) -> None:
+    (vault / ".summarizer.toml").write_text('owner = "Alice Moreau"\nstructured_output = "strict"\n')
+    model_env.enqueue(fo.server_error(503), fo.rate_limited(0.01), fo.reply(GOOD))
+    result = summarise(vault)
+    assert result.exit_code == 0, result.stderr
+    assert len(model_env.chat_requests()) == 3
+    errors = [error for _, error in calls(vault)]
+    assert "retry 1 of 2" in str(errors[0]) and "503" in str(errors[0])
+    assert "retry 2 of 2" in str(errors[1]) and "429" in str(errors[1])
+    assert errors[2] is None
+
+
+def test_a_timed_out_generation_is_not_sent_again(vault: Path, model_env: FakeOpenAI) -> None:
+    (vault / ".summarizer.toml").write_text('owner = "Alice Moreau"\nmax_output_tokens = 5\n')
+    model_env.default = fo.delayed(30, fo.reply(GOOD))
+    before = snapshot(vault)
+    result = cli("summarise", vault / "Inbox" / NAME, "--vault", vault)
+    assert result.exit_code == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert "did not answer within" in line and "not re-sent" in line and NAME in line
+    assert len(model_env.chat_requests()) == 1, "the server may still be generating: never a second copy"
+    assert "not re-sent" in str(calls(vault)[-1][1])
+    assert {k for k in snapshot(vault) if not k.startswith(".summarizer")} == {
+        k for k in before if not k.startswith(".summarizer")
+    }
+
+
+def test_the_read_timeout_grows_with_the_answer_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from summarizer.servers import SLOWEST_TOKENS_PER_SECOND, generation_timeout
+
+    assert generation_timeout(120, 2048) == 120 + 2048 / SLOWEST_TOKENS_PER_SECOND
+    assert generation_timeout(120, 4096) > generation_timeout(120, 512)
+
+
+def test_the_mode_that_worked_is_remembered_without_a_store(fake_openai: FakeOpenAI) -> None:
+    """`eval` keeps no state database; it still probes a server only once per process."""
+    fake_openai.server = "llama-cpp-python"
+    fake_openai.default = fo.reply(GOOD)
+    env = {"OPENAI_BASE_URL": fake_openai.base_url, "SUMMARIZER_MODEL": "eval-model", "SUMMARIZER_MAX_RETRIES": "2"}
+    client = ModelClient(load_settings(None, env=env))
+    prompt = Prompt("system", "system with schema", TRANSCRIPT)
+    assert client.extract(prompt, label="a").mode == "json_object_schema"
+    assert client.extract(prompt, label="b").mode == "json_object_schema"
+    assert formats(fake_openai) == ["json_schema", "json_object", "json_object"]
+
+
+def test_truncation_repair_never_asks_for_more_than_the_window(vault: Path, model_env: FakeOpenAI) -> None:
+    (vault / ".summarizer.toml").write_text('owner = "Alice Moreau"\ncontext_window = 4096\n')
+    model_env.server = "llama-server"
+    model_env.context_limit = 4096
+    model_env.enqueue(fo.truncated(), fo.reply(GOOD))
+    result = summarise(vault)
+    assert result.exit_code == 0, result.stderr
+    first, second = model_env.chat_requests()
+    assert second["max_tokens"] > first["max_tokens"]
+    assert second["max_tokens"] + fo.count_prompt_tokens(second) <= 4096
