@@ -16,7 +16,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,6 +32,7 @@ from summarizer.models import (
     Usage,
     Utterance,
 )
+from summarizer.parallel import run_parts
 from summarizer.prompting import Chunk, PromptSet
 from summarizer.servers import CONTEXT_WINDOWS, UNKNOWN_MODEL_CONTEXT, context_window, safety_margin
 from summarizer.tokens import TokenCounter
@@ -262,8 +262,7 @@ class LLMEngine:
             return result.extraction, result.usage
 
         workers = max(1, min(self.resolved.settings.concurrency, total))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(run, range(total)))
+        outcomes = run_parts(run, total, workers)  # a part that fails for good stops the others at once
         parts = [extraction for extraction, _ in outcomes]
         usage = sum((u for _, u in outcomes), Usage())
         merged, reduce_usage = self._reduce(transcript, parts, label, progress)

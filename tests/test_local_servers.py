@@ -187,3 +187,38 @@ def test_truncation_repair_never_asks_for_more_than_the_window(vault: Path, mode
     first, second = model_env.chat_requests()
     assert second["max_tokens"] > first["max_tokens"]
     assert second["max_tokens"] + fo.count_prompt_tokens(second) <= 4096
+
+
+def test_a_part_that_fails_for_good_stops_the_other_parts_at_once(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    import re
+    import shutil
+    import threading
+
+    config = 'structured_output = "strict"\nconcurrency = 2\nunsupported_evidence = "keep"\n'
+    vault = make_vault(tmp_path / "vault", config)
+    (vault / "Inbox").mkdir()
+    name = "2000-03-14 - Bmr005.txt"
+    shutil.copyfile(Path(__file__).parent / "data" / "corpus" / "icsi_Bmr005.txt", vault / "Inbox" / name)
+    model_env.context_limit = 8192
+    second_running, release = threading.Event(), threading.Event()
+
+    def answer(body: dict[str, Any]) -> fo.Behaviour:
+        part = int(re.search(r"This is part (\d+) of", body["messages"][1]["content"]).group(1))  # type: ignore[union-attr]
+        if part == 1:
+            second_running.wait(10)  # fail only once the sibling is busy on the server
+            return fo.bad_request("the model crashed on this input")
+        second_running.set()
+        release.wait(60)  # still generating when the command gives up
+        return fo.reply(GOOD)
+
+    model_env.default = fo.responder(answer)
+    plan = cli("summarise", vault / "Inbox" / name, "--vault", vault, "--dry-run")
+    assert int(re.search(r"\((\d+) parts", plan.stdout).group(1)) >= 3  # type: ignore[union-attr]
+    try:
+        result = cli("summarise", vault / "Inbox" / name, "--vault", vault)
+        assert model_env.stats.in_flight == 1, "returned while the sibling part was still running: abandoned"
+    finally:
+        release.set()
+    assert result.exit_code == 1
+    assert "part 1/" in result.stderr and "the model crashed on this input" in result.stderr
+    assert len(model_env.chat_requests()) == 2, "parts not started yet were never sent"
