@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from summarizer.compact import compact_system, wants_compact
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ModelError
 from summarizer.llm import CallLog, ModelClient, Prompt
@@ -153,6 +154,10 @@ class LLMEngine:
 
     def _system(self) -> tuple[str, str]:
         s = self.resolved.settings
+        window = context_window(s.model, s.context_window)
+        if wants_compact(window, self.prompts.origins.get("system.j2")):  # small window: smaller fixed prompt
+            plain = compact_system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=False)
+            return plain, compact_system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=True)
         plain = self.prompts.system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=False)
         with_schema = self.prompts.system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=True)
         return plain, with_schema
@@ -188,9 +193,12 @@ class LLMEngine:
         overhead = self.count(self.prompt(transcript, candidates, "", Chunk(99, 99)))
         capacity = budget - overhead
         if capacity < 200:
+            window = context_window(self.resolved.settings.model, self.resolved.settings.context_window)
             raise ModelError(
-                f"the model's input budget ({budget} tokens) leaves no room for the transcript; "
-                "raise context_window or use a larger model"
+                f"no plan fits: a {window}-token window less {self.output_tokens} for the answer and a safety "
+                f"margin leaves {budget} tokens, and the fixed prompt takes {overhead}, so no part of the "
+                "transcript fits; raise context_window (the server's real limit) or use a larger model",
+                transcript.source_name or None,
             )
         pieces: list[Utterance] = []
         for utterance in transcript.utterances:

@@ -774,6 +774,8 @@ class FakeOpenAI:
     # -- chat --
 
     def _count(self, body: JSON) -> int:
+        if self.server not in (None, "openai"):  # local servers turn a schema into a grammar, not prompt text
+            body = {k: v for k, v in body.items() if k != "response_format"}
         counted = count_prompt_tokens(body)
         return counted if self.token_ratio == 1.0 else int(counted * self.token_ratio + 0.999)
 

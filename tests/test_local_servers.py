@@ -222,3 +222,44 @@ def test_a_part_that_fails_for_good_stops_the_other_parts_at_once(tmp_path: Path
     assert result.exit_code == 1
     assert "part 1/" in result.stderr and "the model crashed on this input" in result.stderr
     assert len(model_env.chat_requests()) == 2, "parts not started yet were never sent"
+
+
+@pytest.mark.parametrize("window", [2048, 3072, 4096])
+def test_small_windows_get_a_compact_prompt_and_every_request_fits(
+    tmp_path: Path, model_env: FakeOpenAI, window: int
+) -> None:
+    import re
+    import shutil
+
+    vault = make_vault(tmp_path / "vault", f'context_window = {window}\nunsupported_evidence = "keep"\n')
+    (vault / "Inbox").mkdir()
+    name = "2000-03-14 - Bmr005.txt"
+    shutil.copyfile(Path(__file__).parent / "data" / "corpus" / "icsi_Bmr005.txt", vault / "Inbox" / name)
+    model_env.server = "llama-cpp-python"
+    model_env.context_limit = window
+    model_env.token_ratio = 1.1  # the model's own tokenizer counts 10% more than o200k
+    plan = cli("summarise", vault / "Inbox" / name, "--vault", vault, "--dry-run")
+    assert plan.exit_code == 0, plan.stderr
+    assert re.search(r"calls: \d+ \(\d+ parts \+ merge\)", plan.stdout)
+    parts = int(re.search(r"\((\d+) parts", plan.stdout).group(1))  # type: ignore[union-attr]
+    model_env.default = fo.responder(
+        lambda body: fo.reply({**GOOD, "action_items": [], "decisions": []}, completion_tokens=100)
+    )
+    result = cli("summarise", vault / "Inbox" / name, "--vault", vault)
+    assert result.exit_code == 0, result.stderr
+    sent = [r for r in model_env.requests if r.path.endswith("/chat/completions")]
+    assert all(r.response_status in (200, 500) for r in sent), "no request overflowed the window"
+    answered = [r for r in sent if r.response_status == 200]
+    assert len(answered) >= parts
+    for request in answered:
+        assert (request.prompt_tokens_counted or 0) + request.json["max_tokens"] <= window
+        assert "Fields:" in request.json["messages"][0]["content"], "the compact instructions"
+
+
+def test_dry_run_says_why_no_plan_fits_and_names_the_file(vault: Path, model_env: FakeOpenAI) -> None:
+    (vault / ".summarizer.toml").write_text("context_window = 1024\n")
+    result = summarise(vault, "--dry-run")
+    assert result.exit_code == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert NAME.removesuffix(".txt") in line and "no plan fits" in line and "1024-token window" in line
+    assert model_env.chat_requests() == []
