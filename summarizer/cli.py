@@ -212,9 +212,9 @@ def config(vault: VaultOpt = None, model: ModelOpt = None) -> None:
 
 # Commands defined in their own modules register here (each module imports only typer at load).
 # --- command registrations ---
-from summarizer import cli_eval, cli_inbox, cli_regenerate  # noqa: E402
+from summarizer import cli_doctor, cli_eval, cli_inbox, cli_regenerate  # noqa: E402
 
-for _module in (cli_inbox, cli_regenerate, cli_eval):
+for _module in (cli_inbox, cli_regenerate, cli_eval, cli_doctor):
     _module.register(app)
 
 

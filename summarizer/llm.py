@@ -226,6 +226,13 @@ class ModelClient:
             return self._finish_after_suspects(prompt, suspect, label)
         raise ModelError(f"the model server refused every response format: {'; '.join(refused)}", label)
 
+    def try_mode(self, prompt: Prompt, mode: Mode, *, label: str) -> CallResult:
+        """One extraction in exactly `mode` (for `doctor`): FormatRejected when the server will not take it."""
+        try:
+            return self._extract_in_mode(prompt, mode, label, probe=mode != "prompt")
+        except _Suspect as err:
+            raise FormatRejected(mode, err.reason) from err
+
     def _finish_after_suspects(self, prompt: Prompt, suspect: _Suspect, label: str) -> CallResult:
         spent = 2  # the two probes
         return self._extract_in_mode(prompt, suspect.mode, label, probe=False, retries_spent=spent)

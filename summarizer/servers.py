@@ -74,7 +74,15 @@ def error_text(body: Any, fallback: str = "") -> str:
     if isinstance(body, Mapping):
         inner = body.get("error", body)
         if isinstance(inner, Mapping):
-            return " ".join(json.dumps(dict(inner), ensure_ascii=False, default=str).split())
+            message = inner.get("message")
+            if not isinstance(message, str):
+                return " ".join(json.dumps(dict(inner), ensure_ascii=False, default=str).split())
+            extra = [
+                f"{key}={value}"
+                for key, value in inner.items()
+                if key not in ("message", "type", "param", "code") and isinstance(value, int | float | str)
+            ]
+            return " ".join(message.split()) + (f" ({', '.join(extra)})" if extra else "")
         if isinstance(inner, str):
             detail = body.get("detail")
             return " ".join(f"{inner} {detail or ''}".split())
