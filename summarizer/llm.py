@@ -88,6 +88,7 @@ class _Attempt:
     usage: Usage
     problem: str | None = None  # why the answer cannot be used, for the repair message
     kind: str | None = None  # refusal | length | content_filter | invalid
+    details: str | None = None  # everything that was wrong, for the call log (problem is one short line)
     extraction: MeetingExtraction | None = None
 
 
@@ -274,10 +275,10 @@ class ModelClient:
             attempt = self._call(messages, mode, max_tokens, label)
             usage = usage + attempt.usage
             if attempt.extraction is None:
-                raise ModelError(
-                    f"the model's answer was unusable twice ({first_problem}; then {attempt.problem}); no note written",
-                    label,
-                )
+                problems = attempt.problem
+                if problems != first_problem:
+                    problems = f"{first_problem}; then {problems}"
+                raise ModelError(f"the model's answer was unusable twice ({problems}); no note written", label)
         assert attempt.extraction is not None
         return CallResult(attempt.extraction, usage, mode, attempt.content or "")
 
@@ -313,8 +314,8 @@ class ModelClient:
             )
         else:
             text = (
-                f"Your reply could not be used: {attempt.problem}. Reply again with ONE JSON object that "
-                "follows the schema exactly: every field present, no extra fields, no text around it."
+                f"Your reply could not be used: {attempt.details or attempt.problem}. Reply again with ONE "
+                "JSON object that follows the schema exactly: every field present, no extra fields, no text around it."
             )
         repair: list[dict[str, str]] = []
         if previous and attempt.kind not in ("refusal", "content_filter", "length"):  # a cut-off echo only eats room
@@ -379,9 +380,10 @@ class ModelClient:
                     attempt.kind, attempt.problem = "invalid", "the answer held no extraction"
             except ValidationError as err:
                 attempt.kind, attempt.problem = "invalid", _validation_summary(err)
+                attempt.details = _validation_details(err)
             except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as err:
                 attempt.kind, attempt.problem = "invalid", _one_line(err)
-        self._log(record, usage=usage, response=content, error=attempt.problem)
+        self._log(record, usage=usage, response=content, error=attempt.details or attempt.problem)
         return attempt
 
     def _send(
@@ -561,12 +563,20 @@ def _json_text(content: str) -> str:
 
 
 def _validation_summary(err: ValidationError) -> str:
+    """One short line for the user and the repair request: the first problem and how many more."""
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the answer"
+    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    message = " ".join(first["msg"].split())
+    return f"{where}: {message if len(message) <= 48 else message[:47] + '…'}{more}"
+
+
+def _validation_details(err: ValidationError) -> str:
     problems = []
-    for item in err.errors()[:5]:
+    for item in err.errors()[:20]:
         where = ".".join(str(part) for part in item["loc"]) or "the answer"
         problems.append(f"{where}: {item['msg']}")
-    more = f" (+{err.error_count() - 5} more)" if err.error_count() > 5 else ""
-    return "; ".join(problems) + more
+    return "; ".join(problems)
 
 
 def _one_line(err: Exception) -> str:

@@ -263,3 +263,19 @@ def test_dry_run_says_why_no_plan_fits_and_names_the_file(vault: Path, model_env
     line = result.stderr.strip().splitlines()[-1]
     assert NAME.removesuffix(".txt") in line and "no plan fits" in line and "1024-token window" in line
     assert model_env.chat_requests() == []
+
+
+def test_a_bad_answer_is_one_short_line_in_the_inbox_table_with_details_in_the_call_log(
+    tmp_path: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUMMARIZER_INBOX_SETTLE", "0")  # no waiting for the file to settle
+    vault = make_vault(tmp_path / "vault", "", {f"Inbox/{NAME}": TRANSCRIPT})
+    wrong = {**GOOD, "note_type": "meeting", "participants": "Alice", "action_items": "none", "related": 3}
+    model_env.default = fo.schema_violation(wrong)
+    result = cli("inbox", "--vault", vault)
+    assert result.exit_code == 1
+    table = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert len(table) == 1 and "unusable twice" in table[0], "the error is shown once, on one line"
+    assert table[0].count("more)") <= 1 and "then" not in table[0], "the same problem is not repeated"
+    logged = [error for _, error in calls(vault) if error]
+    assert logged and all("participants" in error and "related" in error for error in logged), "details in the log"
