@@ -122,26 +122,12 @@ def server_facts(report: Report, http: Any, model: str, sample: str, our_count: 
                 report.notes.append(
                     "Ollama runs a 4k-32k window unless num_ctx or OLLAMA_CONTEXT_LENGTH says otherwise"
                 )
-    counted = _server_token_count(http, root, model, sample)
+    counted = servers.server_token_count(report.base_url, model, sample, METADATA_TIMEOUT)
     if counted is not None:
         if counted[1] and report.server is None:
             report.server = counted[1]
         if our_count > 0:
             report.tokenizer_ratio = round(counted[0] / our_count, 3)
-
-
-def _server_token_count(http: Any, root: str, model: str, text: str) -> tuple[int, str | None] | None:
-    for url, body, kind in (
-        (f"{root}/tokenize", {"content": text, "model": model, "prompt": text}, None),  # llama.cpp and vLLM
-        (f"{root}/extras/tokenize", {"input": text, "model": model}, "llama-cpp-python"),
-    ):
-        answer = _get_json(http, "POST", url, body)
-        if isinstance(answer, dict):
-            if isinstance(answer.get("count"), int):
-                return int(answer["count"]), kind
-            if isinstance(answer.get("tokens"), list):
-                return len(answer["tokens"]), kind
-    return None
 
 
 def probe_window(client: ModelClient) -> int | None:
@@ -228,16 +214,9 @@ def _advise(report: Report, resolved: ResolvedSettings) -> None:
         report.notes.append("the server does not say its context window: set context_window to its real limit")
     if report.slots is not None and settings.concurrency > report.slots:
         report.notes.append(
-            f"the server runs {report.slots} request(s) at a time: set concurrency = {report.slots} "
-            "so parts do not queue on the server and time out"
+            f"the server runs {report.slots} request(s) at a time: set concurrency = {report.slots} so inbox "
+            "transcripts do not queue on the server and time out (a long meeting's parts already keep to it)"
         )
-    if report.tokenizer_ratio is not None:
-        margin = servers.safety_margin(settings.model)
-        if report.tokenizer_ratio > 1 + margin:
-            report.notes.append(
-                f"the server counts {report.tokenizer_ratio:.2f}x our token estimate, more than the "
-                f"{margin:.0%} margin: lower context_window by that much"
-            )
     if report.tokens_per_second and report.tokens_per_second < 50:
         answer = servers.generation_timeout(settings.timeout, settings.max_output_tokens)
         report.notes.append(
@@ -262,7 +241,11 @@ def format_report(report: Report) -> str:
     if report.slots is not None:
         lines.append(f"parallel requests: {report.slots}")
     if report.tokenizer_ratio is not None:
-        lines.append(f"tokenizer: the server counts {report.tokenizer_ratio:.2f}x our estimate")
+        margin = servers.measured_margin(int(report.tokenizer_ratio * 1000), 1000)
+        lines.append(
+            f"tokenizer: the server counts {report.tokenizer_ratio:.2f}x our estimate "
+            f"(budgets keep a {margin:.0%} margin for it)"
+        )
     lines.append("structured output:")
     for check in report.modes:
         mark = "yes" if check.honoured else "no "

@@ -35,7 +35,7 @@ from summarizer.models import (
 )
 from summarizer.parallel import run_parts
 from summarizer.prompting import Chunk, PromptSet
-from summarizer.servers import CONTEXT_WINDOWS, UNKNOWN_MODEL_CONTEXT, context_window, safety_margin
+from summarizer.servers import CONTEXT_WINDOWS, UNKNOWN_MODEL_CONTEXT, context_window
 from summarizer.tokens import TokenCounter
 
 __all__ = ["CONTEXT_WINDOWS", "UNKNOWN_MODEL_CONTEXT", "context_window"]  # moved to servers; still importable here
@@ -118,7 +118,7 @@ class LLMEngine:
     def budget(self) -> int:
         settings = self.resolved.settings
         window = context_window(settings.model, settings.context_window)
-        return int(window * (1 - safety_margin(settings.model))) - self.output_tokens
+        return int(window * (1 - self.client.safety_margin())) - self.output_tokens
 
     @property
     def output_tokens(self) -> int:
@@ -269,7 +269,7 @@ class LLMEngine:
                 progress(f"part {done}/{total} extracted")
             return result.extraction, result.usage
 
-        workers = max(1, min(self.resolved.settings.concurrency, total))
+        workers = max(1, min(self.resolved.settings.concurrency, total, self.client.parallel_slots() or total))
         outcomes = run_parts(run, total, workers)  # a part that fails for good stops the others at once
         parts = [extraction for extraction, _ in outcomes]
         usage = sum((u for _, u in outcomes), Usage())

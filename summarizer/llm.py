@@ -51,6 +51,8 @@ REPAIR_OVERHEAD = 100  # tokens of the repair request added to a truncated answe
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
 _MEMORY: dict[str, Mode] = {}  # endpoint -> the mode that worked, for this process
 _MEMORY_LOCK = threading.Lock()
+_SLOTS: dict[str, int | None] = {}  # base URL -> parallel requests the server runs, when it says
+_MARGINS: dict[str, float] = {}  # endpoint -> safety margin measured with the server's tokenizer
 
 
 class CallLog(Protocol):
@@ -234,6 +236,34 @@ class ModelClient:
         except _Suspect as err:
             raise FormatRejected(mode, err.reason) from err
 
+    def parallel_slots(self) -> int | None:
+        """How many requests the server runs at once, when it says (llama.cpp `/props` total_slots)."""
+        if self.is_openai:
+            return None
+        with _MEMORY_LOCK:
+            if self.base_url in _SLOTS:
+                return _SLOTS[self.base_url]
+        slots = servers.read_slots(self.base_url)
+        with _MEMORY_LOCK:
+            _SLOTS[self.base_url] = slots
+        return slots
+
+    def safety_margin(self) -> float:
+        """Share of the window kept for counting errors: measured with the server's tokenizer when it has one."""
+        if self.is_openai:
+            return servers.safety_margin(self.model)
+        with _MEMORY_LOCK:
+            if self.endpoint in _MARGINS:
+                return _MARGINS[self.endpoint]
+        from summarizer.tokens import TokenCounter
+
+        counted = servers.server_token_count(self.base_url, self.model, servers.CALIBRATION_TEXT)
+        ours = TokenCounter(self.model).count(servers.CALIBRATION_TEXT)
+        margin = servers.measured_margin(counted[0], ours) if counted else servers.safety_margin(self.model)
+        with _MEMORY_LOCK:
+            _MARGINS[self.endpoint] = margin
+        return margin
+
     def _finish_after_suspects(self, prompt: Prompt, suspect: _Suspect, label: str) -> CallResult:
         spent = 2  # the two probes
         return self._extract_in_mode(prompt, suspect.mode, label, probe=False, retries_spent=spent)
@@ -292,7 +322,7 @@ class ModelClient:
         ours = counter.count_messages(messages, schema)
         prompt = max(ours, attempt.usage.prompt_tokens + REPAIR_OVERHEAD)  # the server's count when it is higher
         window = servers.context_window(self.model, self.resolved.settings.context_window)
-        room = int(window * (1 - servers.safety_margin(self.model))) - prompt
+        room = int(window * (1 - self.safety_margin())) - prompt
         return min(max_tokens * 2, MAX_REPAIR_TOKENS, max(room, 1))
 
     def _repair_messages(self, attempt: _Attempt) -> list[dict[str, str]]:

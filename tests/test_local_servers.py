@@ -279,3 +279,40 @@ def test_a_bad_answer_is_one_short_line_in_the_inbox_table_with_details_in_the_c
     assert table[0].count("more)") <= 1 and "then" not in table[0], "the same problem is not repeated"
     logged = [error for _, error in calls(vault) if error]
     assert logged and all("participants" in error and "related" in error for error in logged), "details in the log"
+
+
+def test_parts_respect_the_servers_parallel_slots(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    import shutil
+
+    vault = make_vault(tmp_path / "vault", 'concurrency = 4\nunsupported_evidence = "keep"\n')
+    (vault / "Inbox").mkdir()
+    name = "2000-03-14 - Bmr005.txt"
+    shutil.copyfile(Path(__file__).parent / "data" / "corpus" / "icsi_Bmr005.txt", vault / "Inbox" / name)
+    model_env.server = "llama-server"
+    model_env.context_limit = 8192
+    model_env.slots = 1
+    model_env.latency = 0.05  # parts overlap unless they wait for each other
+    model_env.default = fo.reply({**GOOD, "action_items": [], "decisions": []})
+    result = cli("summarise", vault / "Inbox" / name, "--vault", vault)
+    assert result.exit_code == 0, result.stderr
+    assert len(model_env.chat_requests()) >= 3
+    assert model_env.stats.max_in_flight == 1, "a one-slot server gets one request at a time"
+
+
+def test_the_margin_is_measured_with_the_servers_own_tokenizer(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    """A tokenizer counting 30% more than o200k would overflow a fixed 15% margin; the measured one fits."""
+    import shutil
+
+    vault = make_vault(tmp_path / "vault", 'context_window = 4096\nunsupported_evidence = "keep"\n')
+    (vault / "Inbox").mkdir()
+    name = "2000-03-14 - Bmr005.txt"
+    shutil.copyfile(Path(__file__).parent / "data" / "corpus" / "icsi_Bmr005.txt", vault / "Inbox" / name)
+    model_env.server = "llama-server"
+    model_env.context_limit = 4096
+    model_env.token_ratio = 1.3
+    model_env.default = fo.reply({**GOOD, "action_items": [], "decisions": []})
+    result = cli("summarise", vault / "Inbox" / name, "--vault", vault)
+    assert result.exit_code == 0, result.stderr
+    assert any(r.path == "/tokenize" for r in model_env.requests), "asked the server to count"
+    chats = [r for r in model_env.requests if r.path.endswith("/chat/completions")]
+    assert len(chats) > 2 and all(r.response_status == 200 for r in chats)
