@@ -49,10 +49,7 @@ OPENAI_URL = "https://api.openai.com/v1"
 MAX_REPAIR_TOKENS = 16384
 REPAIR_OVERHEAD = 100  # tokens of the repair request added to a truncated answer's prompt
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
-_MEMORY: dict[str, Mode] = {}  # endpoint -> the mode that worked, for this process
-_MEMORY_LOCK = threading.Lock()
-_SLOTS: dict[str, int | None] = {}  # base URL -> parallel requests the server runs, when it says
-_MARGINS: dict[str, float] = {}  # endpoint -> safety margin measured with the server's tokenizer
+_LEARNED_LOCK = threading.Lock()
 
 
 class CallLog(Protocol):
@@ -121,6 +118,7 @@ class ModelClient:
     output_tokens: int | None = None
     on_http_status: Callable[[int, str | None], None] | None = None  # status, and a 429's limit type
     _client: openai.OpenAI | None = field(default=None, init=False, repr=False)
+    _learned: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # mode, slots, margin
 
     @property
     def model(self) -> str:
@@ -240,28 +238,28 @@ class ModelClient:
         """How many requests the server runs at once, when it says (llama.cpp `/props` total_slots)."""
         if self.is_openai:
             return None
-        with _MEMORY_LOCK:
-            if self.base_url in _SLOTS:
-                return _SLOTS[self.base_url]
+        with _LEARNED_LOCK:
+            if "slots" in self._learned:
+                return self._learned["slots"]  # type: ignore[no-any-return]
         slots = servers.read_slots(self.base_url)
-        with _MEMORY_LOCK:
-            _SLOTS[self.base_url] = slots
+        with _LEARNED_LOCK:
+            self._learned["slots"] = slots
         return slots
 
     def safety_margin(self) -> float:
         """Share of the window kept for counting errors: measured with the server's tokenizer when it has one."""
         if self.is_openai:
             return servers.safety_margin(self.model)
-        with _MEMORY_LOCK:
-            if self.endpoint in _MARGINS:
-                return _MARGINS[self.endpoint]
+        with _LEARNED_LOCK:
+            if "margin" in self._learned:
+                return float(self._learned["margin"])
         from summarizer.tokens import TokenCounter
 
         counted = servers.server_token_count(self.base_url, self.model, servers.CALIBRATION_TEXT)
         ours = TokenCounter(self.model).count(servers.CALIBRATION_TEXT)
         margin = servers.measured_margin(counted[0], ours) if counted else servers.safety_margin(self.model)
-        with _MEMORY_LOCK:
-            _MARGINS[self.endpoint] = margin
+        with _LEARNED_LOCK:
+            self._learned["margin"] = margin
         return margin
 
     def _finish_after_suspects(self, prompt: Prompt, suspect: _Suspect, label: str) -> CallResult:
@@ -270,8 +268,8 @@ class ModelClient:
 
     def _start_mode(self) -> tuple[Mode, bool]:
         """Where to start on the ladder, and whether that mode is known to work on this server."""
-        with _MEMORY_LOCK:
-            remembered: str | None = _MEMORY.get(self.endpoint)
+        with _LEARNED_LOCK:
+            remembered: str | None = self._learned.get("mode")
         if remembered is None and self.log is not None:
             remembered = self.log.get_mode(self.endpoint)
         for mode in LADDER:
@@ -281,9 +279,9 @@ class ModelClient:
         return "strict", self.is_openai
 
     def _remember(self, mode: Mode, *, changed: bool) -> None:
-        """Per server and model: in this process (eval keeps no store) and in the vault's store."""
-        with _MEMORY_LOCK:
-            _MEMORY[self.endpoint] = mode
+        """Per server and model: in this client (eval keeps no store) and in the vault's store."""
+        with _LEARNED_LOCK:
+            self._learned["mode"] = mode
         if self.log is not None and changed:
             self.log.set_mode(self.endpoint, mode)
 
