@@ -2,16 +2,17 @@
 
 Strategy (see docs in README, "Pointing it at other servers"):
 1. `chat.completions.parse` with the pydantic model as a strict `json_schema`.
-2. A server that rejects that `response_format` is asked again with a
-   non-strict schema, then JSON mode with the schema in the prompt, then plain
-   text with the schema in the prompt. What worked is remembered per base URL
-   and model, so the next run starts there.
-3. Whatever mode, the answer is validated with pydantic. A refusal, truncation,
-   content filter, invalid JSON or schema violation gets ONE repair attempt
-   that tells the model what was wrong; then a clear error.
-Transport errors are the SDK's job: it retries 408/409/429/5xx and dropped
-connections with backoff, honouring `retry-after`; we set its timeout and
-retry count on purpose instead of its 10-minute default.
+2. A server that refuses that `response_format` (whatever the status and wording: llama-cpp-python
+   answers with a 500) is asked again in the next mode: a non-strict schema, llama.cpp's
+   `json_object` + `schema`, JSON mode with the schema in the prompt, then plain text with the
+   schema in the prompt; types the server says it never takes are skipped. What worked is
+   remembered per base URL and model (in the client and the vault's store); the
+   `structured_output` setting pins a mode instead.
+3. Whatever mode, the answer is validated with pydantic. A refusal, truncation (more answer
+   tokens, within the window), content filter, invalid JSON or schema violation gets ONE repair
+   attempt that tells the model what was wrong; then a short, clear error.
+Retries are ours (the SDK's are off), so each is logged and a generation that timed out is never
+sent again while a local server may still be working on it; the wait grows with `max_tokens`.
 """
 
 from __future__ import annotations
@@ -470,18 +471,19 @@ class ModelClient:
                     self._log(record, error=f"{status}: {text[:300]}")
                     if status in (400, 422):
                         raise self._request_error(err, text, label) from err
-                    raise self._transport_error(err, label) from err
+                    raise self._transport_error(err, label, retried=retries_spent + retry) from err
                 error = f"{status}: {text[:200]}"
             except openai.APITimeoutError as err:
                 connect = isinstance(err.__cause__, httpx2.ConnectTimeout)
                 if not connect or retry >= retries:
-                    self._log(record, error=f"no answer within {wait_for:.0f}s; not re-sent")
+                    said = "could not connect" if connect else f"no answer within {wait_for:.0f}s; not re-sent"
+                    self._log(record, error=said)
                     raise self._timeout_error(wait_for, label, connect=connect) from err
                 delay, error = servers.retry_delay(retry, None) or 0.0, "connect timeout"
             except openai.APIConnectionError as err:
                 if retry >= retries:
                     self._log(record, error=f"connection failed: {_one_line(err)}")
-                    raise self._transport_error(err, label) from err
+                    raise self._transport_error(err, label, retried=retries_spent + retry) from err
                 delay, error = servers.retry_delay(retry, None) or 0.0, f"connection failed: {_one_line(err)}"
             retry += 1
             self._log(record, error=f"{error}; retry {retry} of {retries} in {delay:.1f}s")
@@ -535,10 +537,10 @@ class ModelClient:
         cost = estimate_cost(self.model, prompt, completion, cached, self.resolved.settings.prices)
         return Usage(calls=1, prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion, cost=cost)
 
-    def _transport_error(self, err: Exception, label: str) -> Exception:
+    def _transport_error(self, err: Exception, label: str, *, retried: int | None = None) -> Exception:
         import openai
 
-        retries = self.resolved.settings.max_retries
+        retries = self.resolved.settings.max_retries if retried is None else retried
         if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
             return ConfigError(
                 f"the model server at {self.base_url} rejected the API key ({err.status_code}); check OPENAI_API_KEY"
