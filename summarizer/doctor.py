@@ -208,14 +208,22 @@ def diagnose(resolved: ResolvedSettings, prompts: PromptSet) -> Report:
 
 def _advise(report: Report, resolved: ResolvedSettings) -> None:
     settings = resolved.settings
-    if report.context_window and settings.context_window != report.context_window:
+    margin = servers.safety_margin(settings.model)
+    window = report.context_window or settings.context_window
+    if window and report.tokenizer_ratio is not None and report.tokenizer_ratio > 1 + margin:
+        fitted = int(window * (1 + margin) / report.tokenizer_ratio)
+        report.notes.append(
+            f"set context_window = {fitted}: the server counts {report.tokenizer_ratio:.2f}x our token estimate, "
+            f"more than the {margin:.0%} margin budgets keep"
+        )
+    elif report.context_window and settings.context_window != report.context_window:
         report.notes.append(f"set context_window = {report.context_window} (the server's own limit)")
     if report.context_window is None and settings.context_window is None:
         report.notes.append("the server does not say its context window: set context_window to its real limit")
     if report.slots is not None and settings.concurrency > report.slots:
         report.notes.append(
-            f"the server runs {report.slots} request(s) at a time: set concurrency = {report.slots} so inbox "
-            "transcripts do not queue on the server and time out (a long meeting's parts already keep to it)"
+            f"the server runs {report.slots} request(s) at a time: set concurrency = {report.slots} so "
+            "transcripts and the parts of long meetings do not queue on the server and time out"
         )
     if report.tokens_per_second and report.tokens_per_second < 50:
         answer = servers.generation_timeout(settings.timeout, settings.max_output_tokens)
@@ -241,11 +249,7 @@ def format_report(report: Report) -> str:
     if report.slots is not None:
         lines.append(f"parallel requests: {report.slots}")
     if report.tokenizer_ratio is not None:
-        margin = servers.measured_margin(int(report.tokenizer_ratio * 1000), 1000)
-        lines.append(
-            f"tokenizer: the server counts {report.tokenizer_ratio:.2f}x our estimate "
-            f"(budgets keep a {margin:.0%} margin for it)"
-        )
+        lines.append(f"tokenizer: the server counts {report.tokenizer_ratio:.2f}x our estimate")
     lines.append("structured output:")
     for check in report.modes:
         mark = "yes" if check.honoured else "no "

@@ -35,10 +35,8 @@ from summarizer.models import (
 )
 from summarizer.parallel import run_parts
 from summarizer.prompting import Chunk, PromptSet
-from summarizer.servers import CONTEXT_WINDOWS, UNKNOWN_MODEL_CONTEXT, context_window
+from summarizer.servers import context_window, safety_margin  # the table of known windows moved to servers
 from summarizer.tokens import TokenCounter
-
-__all__ = ["CONTEXT_WINDOWS", "UNKNOWN_MODEL_CONTEXT", "context_window"]  # moved to servers; still importable here
 
 Progress = Callable[[str], None]
 DUPLICATE_SCORE = 90
@@ -118,7 +116,7 @@ class LLMEngine:
     def budget(self) -> int:
         settings = self.resolved.settings
         window = context_window(settings.model, settings.context_window)
-        return int(window * (1 - self.client.safety_margin())) - self.output_tokens
+        return int(window * (1 - safety_margin(settings.model))) - self.output_tokens
 
     @property
     def output_tokens(self) -> int:
@@ -269,7 +267,7 @@ class LLMEngine:
                 progress(f"part {done}/{total} extracted")
             return result.extraction, result.usage
 
-        workers = max(1, min(self.resolved.settings.concurrency, total, self.client.parallel_slots() or total))
+        workers = max(1, min(self.resolved.settings.concurrency, total))
         outcomes = run_parts(run, total, workers)  # a part that fails for good stops the others at once
         parts = [extraction for extraction, _ in outcomes]
         usage = sum((u for _, u in outcomes), Usage())

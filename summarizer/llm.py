@@ -119,7 +119,7 @@ class ModelClient:
     output_tokens: int | None = None
     on_http_status: Callable[[int, str | None], None] | None = None  # status, and a 429's limit type
     _client: openai.OpenAI | None = field(default=None, init=False, repr=False)
-    _learned: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # mode, slots, margin
+    _learned: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # the mode that worked
 
     @property
     def model(self) -> str:
@@ -235,34 +235,6 @@ class ModelClient:
         except _Suspect as err:
             raise FormatRejected(mode, err.reason) from err
 
-    def parallel_slots(self) -> int | None:
-        """How many requests the server runs at once, when it says (llama.cpp `/props` total_slots)."""
-        if self.is_openai:
-            return None
-        with _LEARNED_LOCK:
-            if "slots" in self._learned:
-                return self._learned["slots"]  # type: ignore[no-any-return]
-        slots = servers.read_slots(self.base_url)
-        with _LEARNED_LOCK:
-            self._learned["slots"] = slots
-        return slots
-
-    def safety_margin(self) -> float:
-        """Share of the window kept for counting errors: measured with the server's tokenizer when it has one."""
-        if self.is_openai:
-            return servers.safety_margin(self.model)
-        with _LEARNED_LOCK:
-            if "margin" in self._learned:
-                return float(self._learned["margin"])
-        from summarizer.tokens import TokenCounter
-
-        counted = servers.server_token_count(self.base_url, self.model, servers.CALIBRATION_TEXT)
-        ours = TokenCounter(self.model).count(servers.CALIBRATION_TEXT)
-        margin = servers.measured_margin(counted[0], ours) if counted else servers.safety_margin(self.model)
-        with _LEARNED_LOCK:
-            self._learned["margin"] = margin
-        return margin
-
     def _finish_after_suspects(self, prompt: Prompt, suspect: _Suspect, label: str) -> CallResult:
         spent = 2  # the two probes
         return self._extract_in_mode(prompt, suspect.mode, label, probe=False, retries_spent=spent)
@@ -321,7 +293,7 @@ class ModelClient:
         ours = counter.count_messages(messages, schema)
         prompt = max(ours, attempt.usage.prompt_tokens + REPAIR_OVERHEAD)  # the server's count when it is higher
         window = servers.context_window(self.model, self.resolved.settings.context_window)
-        room = int(window * (1 - self.safety_margin())) - prompt
+        room = int(window * (1 - servers.safety_margin(self.model))) - prompt
         return min(max_tokens * 2, MAX_REPAIR_TOKENS, max(room, 1))
 
     def _repair_messages(self, attempt: _Attempt) -> list[dict[str, str]]:

@@ -32,13 +32,6 @@ from typing import Any
 # keep working on the first copy), so this is the only wait there is.
 SLOWEST_TOKENS_PER_SECOND = 10.0
 MAX_RETRY_AFTER = 120.0
-# Meeting-like text for measuring a server's tokenizer against ours (names, numbers, disfluencies).
-CALIBRATION_TEXT = (
-    "Alice Moreau: Okay, um, so the Q3 numbers came in at 4.2 million, that's about 12% over plan.\n"
-    "Bob Chen: Right, and the Northwind renewal slipped to October, so I'll send Priya the revised forecast "
-    "by Friday.\nAlice Moreau: Great. We agreed to cut travel by ten percent and revisit in November.\n"
-    "Dr. Okonkwo-Lindqvist: I can't make the 3pm sync; can we move it to Wednesday the 14th?\n"
-)  # the openai SDK does not retry when told to wait longer
 
 _RESPONSE_FORMAT_TYPES = ("json_schema", "json_object", "text")
 _FORMAT_WORDS = re.compile(
@@ -175,18 +168,6 @@ def retry_delay(retry: int, headers: Mapping[str, str] | None) -> float | None:
     return min(0.5 * 2.0**retry, 8.0) * (1 - 0.25 * random.random())
 
 
-def read_slots(base_url: str, timeout: float = 3.0) -> int | None:
-    """llama.cpp's `/props` says how many requests it runs in parallel; other servers do not say."""
-    import httpx2
-
-    try:
-        response = httpx2.get(f"{base_url.rstrip('/').removesuffix('/v1')}/props", timeout=timeout)
-        slots = response.json().get("total_slots") if response.status_code == 200 else None
-    except Exception:  # no such route, not JSON, not reachable: the server does not say
-        return None
-    return slots if isinstance(slots, int) and slots > 0 else None
-
-
 def server_token_count(base_url: str, model: str, text: str, timeout: float = 3.0) -> tuple[int, str | None] | None:
     """The server's own token count of `text`, from its tokenize route, and the server kind it implies.
 
@@ -211,12 +192,6 @@ def server_token_count(base_url: str, model: str, text: str, timeout: float = 3.
             if isinstance(answer.get("tokens"), list):
                 return len(answer["tokens"]), kind
     return None
-
-
-def measured_margin(server_tokens: int, our_tokens: int) -> float:
-    """A safety margin from a measured tokenizer ratio: the excess plus 3%, never below 3% or above 50%."""
-    ratio = server_tokens / max(our_tokens, 1)
-    return min(max(ratio - 1 + 0.03, 0.03), 0.5)
 
 
 def generation_timeout(base: float, max_tokens: int) -> float:

@@ -55,6 +55,7 @@ def test_llama_server_reports_window_slots_and_advice(vault: Path, model_env: Fa
     model_env.server = "llama-server"
     model_env.context_limit = 4096
     model_env.slots = 1
+    model_env.token_ratio = 1.3  # more than the 15% margin
     model_env.default = fo.reply(GOOD)
     result = doctor(vault)
     assert result.exit_code == 0, result.stderr
@@ -62,7 +63,9 @@ def test_llama_server_reports_window_slots_and_advice(vault: Path, model_env: Fa
     assert "context window: 4096 tokens (from /props n_ctx)" in out
     assert "parallel requests: 1" in out
     assert "mode the tool will use: strict" in out
-    assert "set concurrency = 1" in out and "set context_window = 4096" in out
+    assert "set concurrency = 1" in out
+    assert "tokenizer: the server counts 1.3" in out
+    assert "set context_window = 36" in out, "4096 * 1.15 / 1.3: what fits with the server's own tokenizer"
 
 
 @pytest.mark.parametrize(
