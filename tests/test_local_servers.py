@@ -143,7 +143,10 @@ def test_each_retry_is_recorded_in_the_call_log(vault: Path, model_env: FakeOpen
     assert errors[2] is None
 
 
-def test_a_timed_out_generation_is_not_sent_again(vault: Path, model_env: FakeOpenAI) -> None:
+def test_a_timed_out_generation_is_not_sent_again(
+    vault: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUMMARIZER_TIMEOUT", "1")  # waits 1 s + 5 answer tokens / 10 per s
     (vault / ".summarizer.toml").write_text('owner = "Alice Moreau"\nmax_output_tokens = 5\n')
     model_env.default = fo.delayed(30, fo.reply(GOOD))
     before = snapshot(vault)
