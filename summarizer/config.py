@@ -243,6 +243,9 @@ class Settings(BaseModel):
     max_retries: Annotated[int, NotBool] = setting(4, "a whole number from 0 to 20", ge=0, le=20)
     max_output_tokens: Annotated[int, NotBool] = setting(4096, "a whole number of tokens >= 1", ge=1)
     context_window: Annotated[int, NotBool] | None = setting(None, "a whole number of tokens >= 1024", ge=1024)
+    structured_output: Literal["auto", "strict", "schema", "json_object_schema", "json", "prompt"] = setting(
+        "auto", "one of auto, strict, schema, json_object_schema, json, prompt"
+    )
     chunk_overlap: Annotated[int, NotBool] = setting(3, "a whole number of utterances from 0 to 100", ge=0, le=100)
     concurrency: Annotated[int, NotBool] = setting(4, "a whole number from 1 to 64", ge=1, le=64)
     task_status: Annotated[str, AfterValidator(_task_status)] = setting("?", "one checkbox character")

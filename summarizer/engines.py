@@ -17,10 +17,10 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from summarizer.compact import compact_system, wants_compact
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
 from summarizer.llm import CallLog, ModelClient, Prompt
@@ -35,36 +35,13 @@ from summarizer.models import (
     Utterance,
 )
 from summarizer.modelseam import Extractor, HttpObserver, Wrapper
+from summarizer.parallel import run_parts
 from summarizer.prompting import Chunk, PromptSet
+from summarizer.servers import context_window, safety_margin  # the table of known windows moved to servers
 from summarizer.tokens import TokenCounter
 
 Progress = Callable[[str], None]
-UNKNOWN_MODEL_CONTEXT = 8192
-SAFETY_MARGIN = 0.05
 DUPLICATE_SCORE = 90
-
-# Context windows (input + output tokens) of known models; unknown names are assumed small.
-CONTEXT_WINDOWS: dict[str, int] = {
-    "gpt-4.1": 1_047_576,
-    "gpt-5": 400_000,
-    "gpt-4o": 128_000,
-    "gpt-4-turbo": 128_000,
-    "o1": 200_000,
-    "o3": 200_000,
-    "o4-mini": 200_000,
-    "gpt-4": 8_192,
-    "gpt-3.5-turbo": 16_385,
-}
-
-
-def context_window(model: str | None, configured: int | None) -> int:
-    if configured:
-        return configured
-    if model:
-        prefixes = [name for name in CONTEXT_WINDOWS if model.startswith(name)]
-        if prefixes:
-            return CONTEXT_WINDOWS[max(prefixes, key=len)]
-    return UNKNOWN_MODEL_CONTEXT
 
 
 class Engine(Protocol):
@@ -164,7 +141,7 @@ class LLMEngine:
     def budget(self) -> int:
         settings = self.resolved.settings
         window = context_window(settings.model, settings.context_window)
-        return int(window * (1 - SAFETY_MARGIN)) - self.output_tokens
+        return int(window * (1 - safety_margin(settings.model))) - self.output_tokens
 
     @property
     def output_tokens(self) -> int:
@@ -197,6 +174,10 @@ class LLMEngine:
 
     def _system(self) -> tuple[str, str]:
         s = self.resolved.settings
+        window = context_window(s.model, s.context_window)
+        if wants_compact(window, self.prompts.origins.get("system.j2")):  # small window: smaller fixed prompt
+            plain = compact_system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=False)
+            return plain, compact_system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=True)
         plain = self.prompts.system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=False)
         with_schema = self.prompts.system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=True)
         return plain, with_schema
@@ -232,9 +213,12 @@ class LLMEngine:
         overhead = self.count(self.prompt(transcript, candidates, "", Chunk(99, 99)))
         capacity = budget - overhead
         if capacity < 200:
+            window = context_window(self.resolved.settings.model, self.resolved.settings.context_window)
             raise ModelError(
-                f"the model's input budget ({budget} tokens) leaves no room for the transcript; "
-                "raise context_window or use a larger model"
+                f"no plan fits: a {window}-token window less {self.output_tokens} for the answer and a safety "
+                f"margin leaves {budget} tokens, and the fixed prompt takes {overhead}, so no part of the "
+                "transcript fits; raise context_window (the server's real limit) or use a larger model",
+                transcript.source_name or None,
             )
         pieces: list[Utterance] = []
         for utterance in transcript.utterances:
@@ -306,8 +290,7 @@ class LLMEngine:
             return result.extraction, result.usage
 
         workers = max(1, min(self.resolved.settings.concurrency, total))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(run, range(total)))
+        outcomes = run_parts(run, total, workers)  # a part that fails for good stops the others at once
         parts = [extraction for extraction, _ in outcomes]
         usage = sum((u for _, u in outcomes), Usage())
         merged, reduce_usage = self._reduce(transcript, parts, label, progress)

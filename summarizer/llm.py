@@ -2,28 +2,32 @@
 
 Strategy (see docs in README, "Pointing it at other servers"):
 1. `chat.completions.parse` with the pydantic model as a strict `json_schema`.
-2. A server that rejects that `response_format` is asked again with a
-   non-strict schema, then JSON mode with the schema in the prompt, then plain
-   text with the schema in the prompt. What worked is remembered per base URL
-   and model, so the next run starts there.
-3. Whatever mode, the answer is validated with pydantic. A refusal, truncation,
-   content filter, invalid JSON or schema violation gets ONE repair attempt
-   that tells the model what was wrong; then a clear error.
-Transport errors are the SDK's job: it retries 408/409/429/5xx and dropped
-connections with backoff, honouring `retry-after`; we set its timeout and
-retry count on purpose instead of its 10-minute default.
+2. A server that refuses that `response_format` (whatever the status and wording: llama-cpp-python
+   answers with a 500) is asked again in the next mode: a non-strict schema, llama.cpp's
+   `json_object` + `schema`, JSON mode with the schema in the prompt, then plain text with the
+   schema in the prompt; types the server says it never takes are skipped. What worked is
+   remembered per base URL and model (in the client and the vault's store); the
+   `structured_output` setting pins a mode instead.
+3. Whatever mode, the answer is validated with pydantic. A refusal, truncation (more answer
+   tokens, within the window), content filter, invalid JSON or schema violation gets ONE repair
+   attempt that tells the model what was wrong; then a short, clear error.
+Retries are ours (the SDK's are off), so each is logged and a generation that timed out is never
+sent again while a local server may still be working on it; the wait grows with `max_tokens`.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import ValidationError
 
+from summarizer import servers
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
 from summarizer.models import MeetingExtraction, Usage
@@ -33,12 +37,21 @@ from summarizer.pricing import estimate_cost
 if TYPE_CHECKING:
     import openai
 
-Mode = Literal["strict", "schema", "json", "prompt"]
-LADDER: tuple[Mode, ...] = ("strict", "schema", "json", "prompt")
+Mode = Literal["strict", "schema", "json_object_schema", "json", "prompt"]
+LADDER: tuple[Mode, ...] = ("strict", "schema", "json_object_schema", "json", "prompt")
+# The `response_format.type` each mode sends: a server that refuses a type is not asked in it again.
+MODE_TYPES: dict[Mode, str | None] = {
+    "strict": "json_schema",
+    "schema": "json_schema",
+    "json_object_schema": "json_object",
+    "json": "json_object",
+    "prompt": None,
+}
 OPENAI_URL = "https://api.openai.com/v1"
 MAX_REPAIR_TOKENS = 16384
+REPAIR_OVERHEAD = 100  # tokens of the repair request added to a truncated answer's prompt
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
-_FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|structured output|strict", re.I)
+_LEARNED_LOCK = threading.Lock()
 
 
 class CallLog(Protocol):
@@ -76,11 +89,27 @@ class _Attempt:
     usage: Usage
     problem: str | None = None  # why the answer cannot be used, for the repair message
     kind: str | None = None  # refusal | length | content_filter | invalid
+    details: str | None = None  # everything that was wrong, for the call log (problem is one short line)
     extraction: MeetingExtraction | None = None
 
 
 class FormatRejected(Exception):
     """The server does not accept this response_format: try the next rung of the ladder."""
+
+    def __init__(self, mode: str, reason: str, types: set[str] | None = None) -> None:
+        super().__init__(reason)
+        self.mode = mode
+        self.reason = reason
+        self.types = types or set()
+
+
+class _Suspect(Exception):
+    """An error in a format not yet seen to work on this server: maybe a refusal in unknown words."""
+
+    def __init__(self, mode: Mode, reason: str) -> None:
+        super().__init__(reason)
+        self.mode: Mode = mode
+        self.reason = reason
 
 
 @dataclass
@@ -93,6 +122,7 @@ class ModelClient:
     output_tokens: int | None = None
     observers: Sequence[HttpObserver] = ()  # told every HTTP status, retried ones included
     _client: openai.OpenAI | None = field(default=None, init=False, repr=False)
+    _learned: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # the mode that worked
 
     @property
     def model(self) -> str:
@@ -160,49 +190,114 @@ class ModelClient:
 
     def extract(self, prompt: Prompt, *, label: str) -> CallResult:
         """One extraction; raises ModelError/ConfigError with a message naming `label`."""
-        start = self._start_mode()
-        ladder = LADDER[LADDER.index(start) :]
-        for position, mode in enumerate(ladder):
-            try:
-                result = self._extract_in_mode(prompt, mode, label)
-            except FormatRejected as err:
-                if position == len(ladder) - 1:
-                    raise ModelError(f"the model server rejected every response format: {err}", label) from err
+        pinned = self.resolved.settings.structured_output
+        if pinned != "auto":
+            ladder: tuple[Mode, ...] = (pinned,)
+            known = True
+        else:
+            start, known = self._start_mode()
+            ladder = LADDER[LADDER.index(start) :]
+        refused: list[str] = []
+        ruled_out: set[str] = set()
+        suspect: _Suspect | None = None
+        for mode in ladder:
+            if MODE_TYPES[mode] in ruled_out:
                 continue
-            if self.log is not None and mode != start:
-                self.log.set_mode(self.endpoint, mode)
+            try:
+                result = self._extract_in_mode(prompt, mode, label, probe=not known and mode != "prompt")
+            except FormatRejected as err:
+                refused.append(f"{mode} ({err.reason})")
+                ruled_out |= err.types
+                known = False  # the rungs below are untried on this server: probe them too
+                continue
+            except _Suspect as err:
+                if suspect is not None:
+                    # Two formats failed alike: the server is failing, not refusing a format.
+                    # Finish with the usual retries in the first one.
+                    return self._finish_after_suspects(prompt, suspect, label)
+                suspect = err
+                refused.append(f"{mode} ({err.reason})")
+                known = False
+                continue
+            self._remember(mode, changed=bool(refused) or not known)
             return result
-        raise AssertionError("unreachable")
+        if pinned != "auto":
+            raise ModelError(
+                f"the model server refused the response format {pinned!r} chosen by the structured_output "
+                f"setting: {'; '.join(refused) or 'no reason given'}; set structured_output = \"auto\"",
+                label,
+            )
+        if suspect is not None and len(refused) == 1:
+            return self._finish_after_suspects(prompt, suspect, label)
+        raise ModelError(f"the model server refused every response format: {'; '.join(refused)}", label)
 
-    def _start_mode(self) -> Mode:
-        remembered = self.log.get_mode(self.endpoint) if self.log is not None else None
+    def try_mode(self, prompt: Prompt, mode: Mode, *, label: str) -> CallResult:
+        """One extraction in exactly `mode` (for `doctor`): FormatRejected when the server will not take it."""
+        try:
+            return self._extract_in_mode(prompt, mode, label, probe=mode != "prompt")
+        except _Suspect as err:
+            raise FormatRejected(mode, err.reason) from err
+
+    def _finish_after_suspects(self, prompt: Prompt, suspect: _Suspect, label: str) -> CallResult:
+        spent = 2  # the two probes
+        return self._extract_in_mode(prompt, suspect.mode, label, probe=False, retries_spent=spent)
+
+    def _start_mode(self) -> tuple[Mode, bool]:
+        """Where to start on the ladder, and whether that mode is known to work on this server."""
+        with _LEARNED_LOCK:
+            remembered: str | None = self._learned.get("mode")
+        if remembered is None and self.log is not None:
+            remembered = self.log.get_mode(self.endpoint)
         for mode in LADDER:
             if remembered == mode:
-                return mode
-        return "strict"
+                return mode, True
+        # api.openai.com takes strict schemas; any other server is probed before we trust a format.
+        return "strict", self.is_openai
+
+    def _remember(self, mode: Mode, *, changed: bool) -> None:
+        """Per server and model: in this client (eval keeps no store) and in the vault's store."""
+        with _LEARNED_LOCK:
+            self._learned["mode"] = mode
+        if self.log is not None and changed:
+            self.log.set_mode(self.endpoint, mode)
 
     # ------------------------------------------------------------------ one mode, with one repair
 
-    def _extract_in_mode(self, prompt: Prompt, mode: Mode, label: str) -> CallResult:
+    def _extract_in_mode(
+        self, prompt: Prompt, mode: Mode, label: str, *, probe: bool = False, retries_spent: int = 0
+    ) -> CallResult:
         messages = prompt.messages(mode)
         max_tokens = self.output_tokens or self.resolved.settings.max_output_tokens
         usage = Usage()
-        attempt = self._call(messages, mode, max_tokens, label)
+        attempt = self._call(messages, mode, max_tokens, label, probe=probe, retries_spent=retries_spent)
         usage = usage + attempt.usage
         if attempt.extraction is None:
             messages = [*messages, *self._repair_messages(attempt)]
             if attempt.kind == "length":
-                max_tokens = min(max_tokens * 2, MAX_REPAIR_TOKENS)
+                max_tokens = self._repair_tokens(max_tokens, attempt, messages, mode)
             first_problem = attempt.problem
             attempt = self._call(messages, mode, max_tokens, label)
             usage = usage + attempt.usage
             if attempt.extraction is None:
-                raise ModelError(
-                    f"the model's answer was unusable twice ({first_problem}; then {attempt.problem}); no note written",
-                    label,
-                )
+                problems = attempt.problem
+                if problems != first_problem:
+                    problems = f"{first_problem}; then {problems}"
+                raise ModelError(f"the model's answer was unusable twice ({problems}); no note written", label)
         assert attempt.extraction is not None
         return CallResult(attempt.extraction, usage, mode, attempt.content or "")
+
+    def _repair_tokens(self, max_tokens: int, attempt: _Attempt, messages: list[dict[str, str]], mode: Mode) -> int:
+        """More room for a truncated answer, but never past the window: prompt + answer must fit."""
+        from summarizer.prompting import extraction_schema
+        from summarizer.tokens import TokenCounter
+
+        counter = TokenCounter(self.model)
+        schema = extraction_schema() if mode in ("strict", "schema", "json_object_schema") else None
+        ours = counter.count_messages(messages, schema)
+        prompt = max(ours, attempt.usage.prompt_tokens + REPAIR_OVERHEAD)  # the server's count when it is higher
+        window = servers.context_window(self.model, self.resolved.settings.context_window)
+        room = int(window * (1 - servers.safety_margin(self.model))) - prompt
+        return min(max_tokens * 2, MAX_REPAIR_TOKENS, max(room, 1))
 
     def _repair_messages(self, attempt: _Attempt) -> list[dict[str, str]]:
         previous = attempt.content or ""
@@ -223,11 +318,11 @@ class ModelClient:
             )
         else:
             text = (
-                f"Your reply could not be used: {attempt.problem}. Reply again with ONE JSON object that "
-                "follows the schema exactly: every field present, no extra fields, no text around it."
+                f"Your reply could not be used: {attempt.details or attempt.problem}. Reply again with ONE "
+                "JSON object that follows the schema exactly: every field present, no extra fields, no text around it."
             )
         repair: list[dict[str, str]] = []
-        if previous and attempt.kind not in ("refusal", "content_filter"):
+        if previous and attempt.kind not in ("refusal", "content_filter", "length"):  # a cut-off echo only eats room
             repair.append({"role": "assistant", "content": previous[:4000]})
         repair.append({"role": "user", "content": text})
         return repair
@@ -244,45 +339,25 @@ class ModelClient:
             params["prompt_cache_key"] = f"summarizer-{self.prompt_version}"
         return params
 
-    def _call(self, messages: list[dict[str, str]], mode: Mode, max_tokens: int, label: str) -> _Attempt:
+    def _call(
+        self,
+        messages: list[dict[str, str]],
+        mode: Mode,
+        max_tokens: int,
+        label: str,
+        *,
+        probe: bool = False,
+        retries_spent: int = 0,
+    ) -> _Attempt:
         import openai
 
-        client = self.client()
-        params = self.request_params(max_tokens)
         record: dict[str, Any] = {
             "label": label,
             "model": self.model,
             "mode": mode,
             "endpoint": self.base_url,
         }
-        raw: Any
-        try:
-            if mode == "strict":
-                raw = client.chat.completions.with_raw_response.parse(
-                    messages=messages,  # type: ignore[arg-type]
-                    response_format=MeetingExtraction,
-                    **params,
-                )
-            else:
-                raw = client.chat.completions.with_raw_response.create(
-                    messages=messages,  # type: ignore[arg-type]
-                    **params,
-                    **self._format_param(mode),
-                )
-        except openai.BadRequestError as err:
-            self._log(record, error=_one_line(err))
-            if mode != "prompt" and _is_format_rejection(err):
-                raise FormatRejected(_one_line(err)) from err
-            if err.code == "context_length_exceeded" or "context length" in str(err).lower():
-                raise ModelError(
-                    "the request is larger than the model's context window "
-                    "(set context_window in .summarizer.toml to the server's real limit)",
-                    label,
-                ) from err
-            raise ModelError(f"the model server refused the request (400): {_one_line(err)}", label) from err
-        except openai.APIError as err:
-            self._log(record, error=_one_line(err))
-            raise self._transport_error(err, label) from err
+        raw = self._send(messages, mode, max_tokens, label, record, probe=probe, retries_spent=retries_spent)
         body = json.loads(raw.text)
         usage = self._usage(body)
         choice = (body.get("choices") or [{}])[0]
@@ -309,16 +384,93 @@ class ModelClient:
                     attempt.kind, attempt.problem = "invalid", "the answer held no extraction"
             except ValidationError as err:
                 attempt.kind, attempt.problem = "invalid", _validation_summary(err)
+                attempt.details = _validation_details(err)
             except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as err:
                 attempt.kind, attempt.problem = "invalid", _one_line(err)
-        self._log(record, usage=usage, response=content, error=attempt.problem)
+        self._log(record, usage=usage, response=content, error=attempt.details or attempt.problem)
         return attempt
 
+    def _send(
+        self,
+        messages: list[dict[str, str]],
+        mode: Mode,
+        max_tokens: int,
+        label: str,
+        record: dict[str, Any],
+        *,
+        probe: bool,
+        retries_spent: int,
+    ) -> Any:
+        """One request, with our own retries so that each is logged and none re-sends a running generation.
+
+        The SDK's retries are off for these calls: it would re-send a generation that timed out (a
+        local server keeps working on the first copy) and retry a 500 that refuses the format.
+        """
+        import httpx2
+        import openai
+
+        settings = self.resolved.settings
+        client = self.client().with_options(max_retries=0)
+        params = self.request_params(max_tokens)
+        wait_for = servers.generation_timeout(settings.timeout, max_tokens)
+        timeout = httpx2.Timeout(wait_for, connect=min(10.0, settings.timeout))
+        retries = max(settings.max_retries - retries_spent, 0)
+        retry = 0
+        while True:
+            try:
+                if mode == "strict":
+                    return client.chat.completions.with_raw_response.parse(
+                        messages=messages,  # type: ignore[arg-type]
+                        response_format=MeetingExtraction,
+                        timeout=timeout,
+                        **params,
+                    )
+                return client.chat.completions.with_raw_response.create(
+                    messages=messages,  # type: ignore[arg-type]
+                    timeout=timeout,
+                    **params,
+                    **self._format_param(mode),
+                )
+            except openai.APIStatusError as err:
+                status, text = err.status_code, _error_text(err)
+                if mode != "prompt" and servers.is_format_refusal(status, text, getattr(err, "param", None)):
+                    self._log(record, error=f"{status}: the server refused this response format: {text[:300]}")
+                    raise FormatRejected(mode, f"{status}: {text[:200]}", servers.refused_types(text)) from err
+                if probe and (status in (400, 422) or status >= 500) and not servers.is_context_overflow(text):
+                    # Unknown wording on a format not yet seen to work here: try the next format once.
+                    self._log(record, error=f"{status} with a format not yet tried on this server: {text[:300]}")
+                    raise _Suspect(mode, f"{status}: {text[:200]}") from err
+                retryable = status in (408, 409, 429) or status >= 500
+                delay = servers.retry_delay(retry, err.response.headers) if retryable and retry < retries else None
+                if delay is None:
+                    self._log(record, error=f"{status}: {text[:300]}")
+                    if status in (400, 422):
+                        raise self._request_error(err, text, label) from err
+                    raise self._transport_error(err, label, retried=retries_spent + retry) from err
+                error = f"{status}: {text[:200]}"
+            except openai.APITimeoutError as err:
+                connect = isinstance(err.__cause__, httpx2.ConnectTimeout)
+                if not connect or retry >= retries:
+                    said = "could not connect" if connect else f"no answer within {wait_for:.0f}s; not re-sent"
+                    self._log(record, error=said)
+                    raise self._timeout_error(wait_for, label, connect=connect) from err
+                delay, error = servers.retry_delay(retry, None) or 0.0, "connect timeout"
+            except openai.APIConnectionError as err:
+                if retry >= retries:
+                    self._log(record, error=f"connection failed: {_one_line(err)}")
+                    raise self._transport_error(err, label, retried=retries_spent + retry) from err
+                delay, error = servers.retry_delay(retry, None) or 0.0, f"connection failed: {_one_line(err)}"
+            retry += 1
+            self._log(record, error=f"{error}; retry {retry} of {retries} in {delay:.1f}s")
+            time.sleep(delay)
+
     def _format_param(self, mode: Mode) -> dict[str, Any]:
-        if mode == "schema":
+        if mode in ("schema", "json_object_schema"):
             from summarizer.prompting import extraction_schema
 
             schema = extraction_schema()
+            if mode == "json_object_schema":  # llama.cpp's and llama-cpp-python's schema-constrained JSON
+                return {"response_format": {"type": "json_object", "schema": schema}}
             return {
                 "response_format": {
                     "type": "json_schema",
@@ -329,6 +481,29 @@ class ModelClient:
             return {"response_format": {"type": "json_object"}}
         return {}
 
+    def _request_error(self, err: Exception, text: str, label: str) -> Exception:
+        code = getattr(err, "code", None)
+        if code == "context_length_exceeded" or servers.is_context_overflow(text):
+            limit = servers.context_limit_from_error(text)
+            said = f" (the server says its window is {limit} tokens)" if limit else ""
+            return ModelError(
+                f"the request is larger than the model's context window{said} "
+                "(set context_window in .summarizer.toml to the server's real limit)",
+                label,
+            )
+        status = getattr(err, "status_code", 400)
+        return ModelError(f"the model server refused the request ({status}): {text[:300]}", label)
+
+    def _timeout_error(self, waited: float, label: str, *, connect: bool) -> ModelError:
+        if connect:
+            retries = self.resolved.settings.max_retries
+            return ModelError(f"could not reach the model server at {self.base_url} after {retries} retries", label)
+        return ModelError(
+            f"the model server did not answer within {waited:.0f}s; not re-sent, since it may still be "
+            "generating (raise `timeout`, or lower max_output_tokens)",
+            label,
+        )
+
     def _usage(self, body: dict[str, Any]) -> Usage:
         raw = body.get("usage") or {}
         prompt = int(raw.get("prompt_tokens") or 0)
@@ -337,10 +512,10 @@ class ModelClient:
         cost = estimate_cost(self.model, prompt, completion, cached, self.resolved.settings.prices)
         return Usage(calls=1, prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion, cost=cost)
 
-    def _transport_error(self, err: Exception, label: str) -> Exception:
+    def _transport_error(self, err: Exception, label: str, *, retried: int | None = None) -> Exception:
         import openai
 
-        retries = self.resolved.settings.max_retries
+        retries = self.resolved.settings.max_retries if retried is None else retried
         if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
             return ConfigError(
                 f"the model server at {self.base_url} rejected the API key ({err.status_code}); check OPENAI_API_KEY"
@@ -372,8 +547,13 @@ class ModelClient:
         self.log.log_call({**record, "prompt_version": self.prompt_version, **extra})
 
 
-def _is_format_rejection(err: Any) -> bool:
-    return bool(getattr(err, "param", None) == "response_format" or _FORMAT_WORDS.search(str(err)))
+def _error_text(err: Any) -> str:
+    response = getattr(err, "response", None)
+    try:
+        raw = response.text if response is not None else ""
+    except Exception:  # a streamed or closed body: the SDK's own message will do
+        raw = ""
+    return servers.error_text(raw, _one_line(err)) if raw else _one_line(err)
 
 
 def _json_text(content: str) -> str:
@@ -390,12 +570,20 @@ def _json_text(content: str) -> str:
 
 
 def _validation_summary(err: ValidationError) -> str:
+    """One short line for the user and the repair request: the first problem and how many more."""
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the answer"
+    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    message = " ".join(first["msg"].split())
+    return f"{where}: {message if len(message) <= 48 else message[:47] + '…'}{more}"
+
+
+def _validation_details(err: ValidationError) -> str:
     problems = []
-    for item in err.errors()[:5]:
+    for item in err.errors()[:20]:
         where = ".".join(str(part) for part in item["loc"]) or "the answer"
         problems.append(f"{where}: {item['msg']}")
-    more = f" (+{err.error_count() - 5} more)" if err.error_count() > 5 else ""
-    return "; ".join(problems) + more
+    return "; ".join(problems)
 
 
 def _one_line(err: Exception) -> str:

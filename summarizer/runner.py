@@ -264,7 +264,7 @@ def render_table(report: RunReport, console: Console, title: str = "Run") -> Non
         table.add_row(
             Text(r.status, style=styles[r.status]),
             Text(r.name),
-            Text(r.error or r.detail),
+            Text(r.error, no_wrap=True, overflow="ellipsis") if r.error else Text(r.detail),  # errors: one line
             tokens,
             format_cost(u.cost) if u.calls else "-",
         )

@@ -46,6 +46,19 @@ def encoding_name_for(model: str | None) -> str:
         return DEFAULT_ENCODING
 
 
+def has_own_encoding(model: str | None) -> bool:
+    """tiktoken knows this model's tokenizer (an OpenAI model), so counts are exact, not an o200k guess."""
+    if not model:
+        return False
+    try:
+        import tiktoken.model
+
+        tiktoken.model.encoding_name_for_model(model)
+        return True
+    except (KeyError, ImportError):
+        return False
+
+
 def _load(name: str) -> Any:
     import tiktoken
 

@@ -17,10 +17,19 @@ Typical use::
 
 Chat requests are answered, in this order, by:
 1. the server-wide limits (`max_concurrency`, `rpm`, `tpm`): 429 with `retry-after`;
-2. `context_limit`: 400 `context_length_exceeded`;
-3. the next queued behaviour (FIFO), else `default`, else a 500 that says nothing was scripted
+2. `context_limit`: 400 `context_length_exceeded` (in the words of `server`, when set);
+3. `server`: a `response_format` that server refuses gets its documented answer (see `SERVERS`);
+4. the next queued behaviour (FIFO), else `default`, else a 500 that says nothing was scripted
    (sent with `x-should-retry: false` so the SDK does not retry it).
-Steps 1 and 2 do not consume a queued behaviour.
+Steps 1-3 do not consume a queued behaviour.
+
+Server personalities (`fake.server = "llama-cpp-python"` etc.) imitate the known answers of the
+local servers people run (`../shared/reference/conventions.md` section 4): which `response_format`
+types they refuse and how (llama-cpp-python: a 500; LM Studio: a 400), their context-overflow
+wording, and their metadata routes (llama.cpp `/props` and `/tokenize`, llama-cpp-python
+`/extras/tokenize`, vLLM `/tokenize` and `max_model_len`, LM Studio `/api/v0/models`, Ollama
+`/api/show`). `token_ratio` makes the server count more tokens than o200k, as real models' own
+tokenizers do.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from typing import Any
 from pydantic import BaseModel
 
 __all__ = [
+    "SERVERS",
     "Behaviour",
     "ChatCall",
     "FakeOpenAI",
@@ -69,6 +79,9 @@ __all__ = [
 ]
 
 JSON = dict[str, Any]
+
+# Personalities for `FakeOpenAI.server`: how each answers response_format types (conventions.md §4).
+SERVERS = ("openai", "llama-server", "llama-cpp-python", "ollama", "lmstudio", "vllm")
 
 # --------------------------------------------------------------------------------------------
 # Token counting
@@ -533,6 +546,9 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self.default: Behaviour | None = None
         self.context_limit: int | None = None
+        self.server: str | None = None  # a personality from SERVERS; None = plain OpenAI
+        self.token_ratio: float = 1.0  # the server's tokenizer counts this many times o200k
+        self.slots: int = 1  # parallel requests the server says it runs (llama.cpp /props)
         self.rpm: int | None = None
         self.tpm: int | None = None
         self.max_concurrency: int | None = None
@@ -707,6 +723,9 @@ class FakeOpenAI:
                     400, _error_body("We could not parse the JSON body.", "invalid_request_error")
                 )
             return self._http_chat(record)
+        personal = self._personal_route(method, path, record)
+        if personal is not None:
+            return personal
         if method == "GET" and path == "/v1/models":
             return _json_outcome(
                 200,
@@ -755,7 +774,88 @@ class FakeOpenAI:
     # -- chat --
 
     def _count(self, body: JSON) -> int:
-        return count_prompt_tokens(body)
+        if self.server not in (None, "openai"):  # local servers turn a schema into a grammar, not prompt text
+            body = {k: v for k, v in body.items() if k != "response_format"}
+        counted = count_prompt_tokens(body)
+        return counted if self.token_ratio == 1.0 else int(counted * self.token_ratio + 0.999)
+
+    def _personal_route(self, method: str, path: str, record: RecordedRequest) -> Outcome | None:
+        """Metadata and tokenizer routes of the chosen server personality."""
+        server, limit = self.server, self.context_limit or 4096
+        body = record.json if isinstance(record.json, dict) else {}
+
+        def tokens(text: Any) -> list[int]:
+            count = self._count({"messages": [{"role": "user", "content": str(text or "")}]})
+            return list(range(count))
+
+        if server in ("llama-server", "llama-cpp-python") and method == "GET" and path == "/v1/models":
+            meta = {"n_ctx_train": limit * 4, "n_params": 1_000_000} if server == "llama-server" else None
+            model = {"id": "local-model", "object": "model", "owned_by": "me", "meta": meta}
+            return _json_outcome(200, {"object": "list", "data": [model]})
+        if server == "llama-server" and method == "GET" and path == "/props":
+            return _json_outcome(
+                200, {"default_generation_settings": {"n_ctx": limit, "params": {}}, "total_slots": self.slots}
+            )
+        if server == "llama-server" and method == "POST" and path == "/tokenize":
+            return _json_outcome(200, {"tokens": tokens(body.get("content"))})
+        if server == "llama-cpp-python" and method == "POST" and path == "/extras/tokenize":
+            return _json_outcome(200, {"tokens": tokens(body.get("input"))})
+        if server == "vllm" and method == "GET" and path == "/v1/models":
+            model = {"id": "local-model", "object": "model", "owned_by": "vllm", "max_model_len": limit}
+            return _json_outcome(200, {"object": "list", "data": [model]})
+        if server == "vllm" and method == "POST" and path == "/tokenize":
+            counted = tokens(body.get("prompt") or json.dumps(body.get("messages")))
+            return _json_outcome(200, {"count": len(counted), "max_model_len": limit, "tokens": counted})
+        if server == "lmstudio" and method == "GET" and path == "/api/v0/models":
+            model = {
+                "id": "local-model",
+                "type": "llm",
+                "state": "loaded",
+                "max_context_length": limit * 4,
+                "loaded_context_length": limit,
+            }
+            return _json_outcome(200, {"object": "list", "data": [model]})
+        if server == "ollama" and method == "POST" and path == "/api/show":
+            info = {"model_info": {"llama.context_length": limit * 4}, "parameters": f"num_ctx {limit}"}
+            return _json_outcome(200, info)
+        return None
+
+    def _refusal(self, body: JSON) -> Outcome | None:
+        """The documented answer of `server` to a response_format it does not take."""
+        response_format = body.get("response_format")
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if self.server == "llama-cpp-python" and kind == "json_schema":
+            message = (
+                "1 validation error for CreateChatCompletionRequest\nresponse_format.type\n  Input should be "
+                "'text' or 'json_object' [type=literal_error, input_value='json_schema', input_type=str]"
+            )
+            error = {"message": message, "type": "internal_server_error", "param": None, "code": None}
+            return _json_outcome(500, {"error": error})
+        if self.server == "lmstudio" and kind == "json_object":
+            return _json_outcome(400, {"error": "'response_format.type' must be 'json_schema' or 'text'"})
+        return None
+
+    def _overflow(self, tokens: int) -> Outcome:
+        limit = self.context_limit or 0
+        if self.server == "llama-server":
+            error = {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": tokens,
+                "n_ctx": limit,
+            }
+            return _json_outcome(400, {"error": error})
+        if self.server == "llama-cpp-python":
+            message = f"Requested tokens ({tokens}) exceed context window of {limit}"
+        else:
+            message = (
+                f"This model's maximum context length is {limit} tokens. However, your "
+                f"messages resulted in {tokens} tokens. Please reduce the length of the messages."
+            )
+        return _json_outcome(
+            400, _error_body(message, "invalid_request_error", "messages", "context_length_exceeded")
+        )
 
     def _http_chat(self, record: RecordedRequest) -> Outcome:
         body: JSON = record.json
@@ -825,14 +925,13 @@ class FakeOpenAI:
 
     def _chat(self, body: JSON, tokens: int) -> Outcome:
         """Shared by HTTP and batch: context limit, then queue/default."""
-        if self.context_limit is not None and tokens > self.context_limit:
-            message = (
-                f"This model's maximum context length is {self.context_limit} tokens. However, your "
-                f"messages resulted in {tokens} tokens. Please reduce the length of the messages."
-            )
-            return _json_outcome(
-                400, _error_body(message, "invalid_request_error", "messages", "context_length_exceeded")
-            )
+        answer = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+        limit = self.context_limit
+        if limit is not None and (tokens > limit or (self.server is not None and tokens + answer > limit)):
+            return self._overflow(tokens)  # local servers refuse prompt + answer beyond n_ctx
+        refused = self._refusal(body) if self.server is not None else None
+        if refused is not None:
+            return refused
         with self._lock:
             behaviour = self._queue.popleft() if self._queue else self.default
             n = next(self._ids)

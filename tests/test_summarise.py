@@ -221,11 +221,13 @@ def test_second_bad_answer_is_a_clear_error_and_nothing_is_written(
 
 
 def test_unsupported_response_format_falls_back_and_is_remembered(vault: Path, model_env: FakeOpenAI) -> None:
-    model_env.enqueue(fo.reject_response_format("json_schema"), fo.reject_response_format("json_schema"))
-    model_env.enqueue(fo.reply(GOOD))
+    strict_refused = fo.bad_request(
+        "Invalid schema for response_format 'MeetingExtraction': 'default' is not permitted.", "response_format"
+    )
+    model_env.enqueue(strict_refused, fo.reject_response_format("json_schema"), fo.reply(GOOD))
     assert summarise(vault).exit_code == 0
     kinds = [r.get("response_format", {}).get("type") for r in model_env.chat_requests()]
-    assert kinds == ["json_schema", "json_schema", "json_object"]
+    assert kinds == ["json_schema", "json_schema", "json_object"], "json_schema refused as a type: on to json_object"
     schema_request = model_env.chat_requests()[1]
     assert schema_request["response_format"]["json_schema"]["strict"] is False
     assert '"properties"' in model_env.chat_requests()[2]["messages"][0]["content"], "schema moves into the prompt"
@@ -233,7 +235,8 @@ def test_unsupported_response_format_falls_back_and_is_remembered(vault: Path, m
     (vault / "Inbox" / "2026-03-03 - Other.txt").write_text(TRANSCRIPT + "Bob Chen: One more thing.\n")
     model_env.enqueue(fo.reply(GOOD))
     assert cli("summarise", vault / "Inbox" / "2026-03-03 - Other.txt", "--vault", vault).exit_code == 0
-    assert model_env.chat_requests()[-1]["response_format"] == {"type": "json_object"}
+    assert model_env.chat_requests()[-1]["response_format"]["type"] == "json_object"
+    assert len(model_env.chat_requests()) == 4
 
 
 def test_fenced_json_without_response_format_is_accepted(vault: Path, model_env: FakeOpenAI) -> None:

@@ -1,0 +1,101 @@
+"""Reading servers' error texts: format refusals and context limits, in each server's own words."""
+
+from __future__ import annotations
+
+import pytest
+
+from summarizer.servers import context_limit_from_error, error_text, is_format_refusal, refused_types, retry_delay
+
+LLAMA_CPP_PYTHON_500 = (
+    '{"error": {"message": "1 validation error for CreateChatCompletionRequest\\nresponse_format.type\\n  Input '
+    "should be 'text' or 'json_object' [type=literal_error, input_value='json_schema', input_type=str]\", "
+    '"type": "internal_server_error", "param": null, "code": null}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "refused"),
+    [
+        pytest.param(500, LLAMA_CPP_PYTHON_500, {"json_schema"}, id="llama-cpp-python"),
+        pytest.param(
+            400,
+            "{\"error\": \"'response_format.type' must be 'json_schema' or 'text'\"}",
+            {"json_object"},
+            id="lm-studio",
+        ),
+        pytest.param(
+            400,
+            "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+            {"json_schema"},
+            id="openai-old-model",
+        ),
+        pytest.param(
+            400, 'Either "json_schema" or "grammar" can be specified, but not both', set(), id="llama-server-old"
+        ),
+        pytest.param(
+            422, "Invalid schema for response_format 'X': 'default' is not permitted.", set(), id="strict-only"
+        ),
+    ],
+)
+def test_format_refusals_in_each_servers_words(status: int, body: str, refused: set[str]) -> None:
+    text = error_text(body)
+    assert is_format_refusal(status, text)
+    assert refused_types(text) == refused
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The server had an error while processing your request.",
+        "Rate limit reached for requests",
+        "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+    ],
+)
+def test_other_errors_are_not_format_refusals(text: str) -> None:
+    assert not is_format_refusal(500, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        pytest.param(
+            "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+            8192,
+            id="openai",
+        ),
+        pytest.param(
+            "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens "
+            "(3000 in the messages, 2000 in the completion).",
+            4096,
+            id="vllm",
+        ),
+        pytest.param(
+            error_text(
+                '{"error": {"code": 400, "message": "the request exceeds the available context size, '
+                'try increasing it", "type": "exceed_context_size_error", "n_prompt_tokens": 5000, '
+                '"n_ctx": 2048}}'
+            ),
+            2048,
+            id="llama-server",
+        ),
+        pytest.param("Requested tokens (5000) exceed context window of 3072", 3072, id="llama-cpp-python"),
+        pytest.param(
+            "Trying to keep the first 5000 tokens when context the overflows. However, the model is loaded "
+            "with context length of only 4096 tokens",
+            4096,
+            id="lm-studio",
+        ),
+        pytest.param("the server had an error", None, id="not-an-overflow"),
+    ],
+)
+def test_context_limit_from_error(text: str, limit: int | None) -> None:
+    assert context_limit_from_error(text) == limit
+
+
+def test_retry_delay_follows_the_servers_headers() -> None:
+    assert retry_delay(0, {"retry-after-ms": "250"}) == 0.25
+    assert retry_delay(0, {"Retry-After": "3"}) == 3.0
+    assert retry_delay(0, {"retry-after": "600"}) is None, "longer than the SDK would wait: no retry"
+    assert retry_delay(0, {"x-should-retry": "false"}) is None
+    backoff = retry_delay(2, {})
+    assert backoff is not None and 1.5 <= backoff <= 2.0
