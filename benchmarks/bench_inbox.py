@@ -4,10 +4,11 @@
 
 For each size N and each run: a fresh temp vault (fresh state and caches) whose Inbox holds N whole
 corpus transcripts (`../shared/corpus/*.txt`, cycled; each copy starts with its own header line so
-the contents differ), then `summarizer inbox --concurrency SLOTS` as a new process against the
-loopback OpenAI server of `tests/fakeopenai.py`, run in this process. The server answers after
-`--latency` seconds and admits at most `--slots` requests at once, answering 429 with retry-after
-beyond that, as a provider's concurrency limit does.
+the contents differ; `tests/data/corpus` when the shared corpus is absent), then `summarizer inbox
+--concurrency SLOTS` as a new process against the loopback OpenAI server of `tests/fakeopenai.py`,
+run in this process. The server answers after `--latency` seconds and admits at most `--slots`
+requests at once, answering 429 with retry-after beyond that, as a provider's concurrency limit
+does.
 
 Columns:
 - bound: the ideal time for the requests the transcripts really needed (from the run's `--json`
@@ -47,12 +48,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-if "TIKTOKEN_CACHE_DIR" not in os.environ and (ROOT.parent / "shared" / "tiktoken").is_dir():
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(ROOT.parent / "shared" / "tiktoken")
+# The shared folder sits beside the repository (or beside the folder of worktrees).
+SHARED = next((p / "shared" for p in ROOT.parents if (p / "shared" / "corpus").is_dir()), ROOT.parent / "shared")
+if "TIKTOKEN_CACHE_DIR" not in os.environ and (SHARED / "tiktoken").is_dir():
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(SHARED / "tiktoken")
 
 from tests import fakeopenai as fo  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = SHARED / "corpus"
 FALLBACK_CORPUS = ROOT / "tests" / "data" / "corpus"
 HEADER = re.compile(r"Benchmark copy (\d+) of ([\w.-]+)")
 LLM_PROMPT = "Summarise this meeting transcript as a note: title, summary, decisions, action items with owners."
