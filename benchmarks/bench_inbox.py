@@ -26,7 +26,7 @@ Columns:
 When the `llm` CLI is on PATH (`pip install llm`), the user's alternative is timed too on the same
 server: a shell loop `for f in Inbox/*.txt; do llm -m bench -s PROMPT < "$f" > note; done`, pointed at
 the server by an `extra-openai-models.yaml` with `api_base` in a temp `LLM_USER_PATH` (once per
-size, `--llm-runs`). Nothing is downloaded; nothing is written outside the temp dir.
+size up to `--llm-max`, `--llm-runs` times). Nothing is downloaded; nothing is written outside the temp dir.
 """
 
 from __future__ import annotations
@@ -163,7 +163,9 @@ class Run:
     failed: int = 0
 
 
-def summarizer_command() -> list[str]:
+def summarizer_command(given: str | None = None) -> list[str]:
+    if given:
+        return shlex.split(given)
     script = Path(sys.executable).parent / "summarizer"
     return [str(script)] if script.exists() else [sys.executable, "-m", "summarizer.cli"]
 
@@ -191,7 +193,7 @@ def run_process(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float,
 
 def slot_figures(fake: TimedFake, started: float, slots: int) -> tuple[float | None, float | None, list[float]]:
     """Time to the first request, share of slot-time busy, and how long each freed slot stayed free
-    (the k-th answer frees the slot the (k + slots)-th admitted request takes)."""
+    (the k-th answer frees the slot the (k + slots in use)-th admitted request takes)."""
     admitted = [(a, b) for a, b, status in fake.spans if status == 200]
     if not fake.spans or not admitted:
         return None, None, []
@@ -201,7 +203,8 @@ def slot_figures(fake: TimedFake, started: float, slots: int) -> tuple[float | N
     busy = sum(b - a for a, b in admitted) / (usable * span) if span > 0 else None
     starts = sorted(a for a, _ in admitted)
     ends = sorted(b for _, b in admitted)
-    waits = [max(starts[k + slots] - ends[k], 0.0) for k in range(len(starts) - slots)]
+    used = max(1, min(slots, fake.stats.max_in_flight))  # a sequential client only ever frees one slot
+    waits = [max(starts[k + used] - ends[k], 0.0) for k in range(len(starts) - used)]
     return first, busy, waits
 
 
@@ -226,7 +229,8 @@ def run_inbox(n: int, args: argparse.Namespace, work: Path) -> Run:
         fake.latency = args.latency
         fake.max_concurrency = args.slots
         env = base_env(work, fake)
-        argv = [*summarizer_command(), "inbox", "--vault", str(vault), "--json", "--concurrency", str(args.concurrency)]
+        options = ["--vault", str(vault), "--json", "--concurrency", str(args.concurrency)]
+        argv = [*summarizer_command(args.command), "inbox", *options]
         started, wall, cpu, rss, out = run_process(argv, env, work)
         first, busy, waits = slot_figures(fake, started, args.slots)
         report = json.loads(out)
@@ -307,16 +311,22 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,16,100", help="transcript counts, comma-separated")
     parser.add_argument("--runs", type=int, default=3, help="runs per size for `summarizer inbox` (median)")
     parser.add_argument("--llm-runs", type=int, default=1, help="runs per size for the llm loop (0: skip)")
+    parser.add_argument(
+        "--llm-max", type=int, default=16, help="largest size the llm loop runs (it is sequential: ~2 s a transcript)"
+    )
     parser.add_argument("--latency", type=float, default=1.0, help="server seconds per request")
     parser.add_argument("--slots", type=int, default=8, help="requests the server admits at once")
     parser.add_argument("--concurrency", type=int, default=8, help="`summarizer inbox --concurrency`")
+    parser.add_argument(
+        "--command", help="the summarizer to time, e.g. 'python -m summarizer.cli' with PYTHONPATH at another checkout"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     have_llm = shutil.which("llm") is not None and args.llm_runs > 0
     rows: list[tuple[str, int, float, Run, list[Run]]] = []
     for n in sizes:
         tools: list[tuple[str, Any, int]] = [("summarizer inbox", run_inbox, args.runs)]
-        if have_llm:
+        if have_llm and n <= args.llm_max:
             tools.append(("llm loop", run_llm_loop, args.llm_runs))
         for tool, fn, runs in tools:
             measured: list[Run] = []
@@ -377,8 +387,9 @@ def main() -> None:
         print("\nllm loop / summarizer inbox (wall):")
         for n in sizes:
             ours = next(r for tool, m, _, r, _ in rows if tool == "summarizer inbox" and m == n)
-            theirs = next(r for tool, m, _, r, _ in rows if tool == "llm loop" and m == n)
-            print(f"  {n:>4} transcripts: {theirs.wall / ours.wall:.1f}x")
+            theirs = next((r for tool, m, _, r, _ in rows if tool == "llm loop" and m == n), None)
+            if theirs is not None:
+                print(f"  {n:>4} transcripts: {theirs.wall / ours.wall:.1f}x")
 
 
 if __name__ == "__main__":
