@@ -69,6 +69,27 @@ def greedy_bounds(sizes: Sequence[int], capacity: int, overlap: int, start: int 
     return bounds
 
 
+def _greedy_from_every_start(prefix: Sequence[int], capacity: int, overlap: int) -> tuple[list[int], list[int]]:
+    """For each start s: where greedy's part from s ends, and how many parts greedy needs from s.
+
+    One pass each way: the fill end never moves back as s grows (two pointers), and the count from s
+    is one more than the count from the next part's start, which lies after s.
+    """
+    n = len(prefix) - 1
+    ends = [0] * n
+    end = 1
+    for start in range(n):
+        end = max(end, start + 1)
+        while end < n and prefix[end + 1] - prefix[start] <= capacity:
+            end += 1
+        ends[start] = end
+    counts = [0] * n
+    for start in range(n - 1, -1, -1):
+        end = ends[start]
+        counts[start] = 1 if end >= n else 1 + counts[_next_start(start, end, overlap)]
+    return ends, counts
+
+
 def balanced_bounds(sizes: Sequence[int], capacity: int, overlap: int) -> Bounds:
     """As many parts as greedy packing needs (or fewer), each about the same size, none over capacity
     unless a single piece is; consecutive parts share `overlap` pieces."""
@@ -76,27 +97,22 @@ def balanced_bounds(sizes: Sequence[int], capacity: int, overlap: int) -> Bounds
     if n == 0:
         return []
     prefix = [0, *accumulate(sizes)]
-    parts = len(greedy_bounds(sizes, capacity, overlap))
+    ends, counts = _greedy_from_every_start(prefix, capacity, overlap)
+    parts = counts[0]
     mean = prefix[n] / n
     bounds: Bounds = []
     start = 0
     for index in range(parts):
         left = parts - index
-        last = _fill(prefix, start, capacity)
+        last = ends[start]
         if left == 1 or last >= n:
             bounds.append((start, last))
             break
         # Each remaining part repeats about `overlap` pieces of the one before it.
         target = (prefix[n] - prefix[start] + (left - 1) * overlap * mean) / left
-        # The smallest end that still lets the rest fit in the parts left (feasible ends form a suffix).
-        low, high = start + 1, last
-        while low < high:
-            mid = (low + high) // 2
-            if len(greedy_bounds(sizes, capacity, overlap, _next_start(start, mid, overlap))) <= left - 1:
-                high = mid
-            else:
-                low = mid + 1
-        end = min(range(low, last + 1), key=lambda e: abs(prefix[e] - prefix[start] - target))
+        # Ends that still let the rest fit in the parts left; the closest to the target wins.
+        feasible = [e for e in range(start + 1, last + 1) if counts[_next_start(start, e, overlap)] <= left - 1]
+        end = min(feasible, key=lambda e: abs(prefix[e] - prefix[start] - target))
         bounds.append((start, end))
         start = _next_start(start, end, overlap)
     return bounds
