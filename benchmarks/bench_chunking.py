@@ -20,10 +20,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-if "TIKTOKEN_CACHE_DIR" not in os.environ and (ROOT.parent / "shared" / "tiktoken").is_dir():
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(ROOT.parent / "shared" / "tiktoken")
+# The shared folder sits beside the repository (or beside the folder of worktrees).
+SHARED = next((p / "shared" for p in ROOT.parents if (p / "shared" / "corpus").is_dir()), ROOT.parent / "shared")
+if "TIKTOKEN_CACHE_DIR" not in os.environ and (SHARED / "tiktoken").is_dir():
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(SHARED / "tiktoken")
 
-from summarizer.models import MeetingExtraction  # noqa: E402
+from summarizer.models import MeetingExtraction, Transcript  # noqa: E402
 from summarizer.pipeline import Pipeline  # noqa: E402
 from summarizer.tokens import TokenCounter  # noqa: E402
 from tests import fakeopenai as fo  # noqa: E402
@@ -64,13 +66,13 @@ def corpus_files(folder: Path) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default = ROOT.parent / "shared" / "corpus"
+    default = SHARED / "corpus"
     parser.add_argument("--corpus", type=Path, default=default if default.is_dir() else ROOT / "tests/data/corpus")
     parser.add_argument("--windows", default="8192,32768")
     args = parser.parse_args()
     windows = [int(w) for w in args.windows.split(",")]
     counter = TokenCounter("test-model")
-    rows: list[tuple[str, int, int, int, int, int, float]] = []
+    rows: list[tuple[str, int, int, int, str, int, int, float]] = []
     with fo.FakeOpenAI() as server, tempfile.TemporaryDirectory() as tmp:
         os.environ.update(
             OPENAI_BASE_URL=server.base_url,
@@ -96,14 +98,19 @@ def main() -> None:
                     assert all(r.response_status == 200 for r in sent), f"{path.name}: a request failed"
                     total = sum(r.prompt_tokens_counted or 0 for r in sent)
                     parts = len(plan.chunks)
-                    rows.append((path.name, window, tokens, parts, len(sent), total, total / max(tokens, 1)))
+                    sizes = [counter.count(Transcript(utterances=c).as_text()) for c in plan.chunks]
+                    spread = f"{min(sizes):,}-{max(sizes):,}" if parts > 1 else "-"
+                    rows.append((path.name, window, tokens, parts, spread, len(sent), total, total / max(tokens, 1)))
             finally:
                 pipeline.close()
-    header = f"{'transcript':<48} {'window':>7} {'tokens':>7} {'parts':>5} {'calls':>5} {'sent':>8} {'overhead':>8}"
+    header = (
+        f"{'transcript':<48} {'window':>7} {'tokens':>7} {'parts':>5} {'part tokens':>13} {'calls':>5} {'sent':>8} "
+        f"{'overhead':>8}"
+    )
     print(header)
     print("-" * len(header))
-    for name, window, tokens, parts, calls, total, ratio in rows:
-        print(f"{name[:48]:<48} {window:>7} {tokens:>7} {parts:>5} {calls:>5} {total:>8} {ratio:>8.2f}")
+    for name, window, tokens, parts, spread, calls, total, ratio in rows:
+        print(f"{name[:48]:<48} {window:>7} {tokens:>7} {parts:>5} {spread:>13} {calls:>5} {total:>8} {ratio:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -1,79 +1,90 @@
-"""How close `summarizer inbox` gets to the bound a provider's limits impose, and what a no-op re-run costs.
+"""`summarizer inbox` as a user runs it, from a cold start, against a provider's concurrency limit.
 
-    python benchmarks/bench_inbox.py [--n 100] [--latency 0.25] [--archived 1000]
+    python benchmarks/bench_inbox.py [--sizes 1,16,100] [--runs 3] [--latency 1.0] [--slots 8]
 
-Builds a vault in a temp dir with N corpus-like transcripts (slices of `../shared/corpus/*.txt` when
-present, else synthetic dialogue; generated at run time, nothing is copied into the repository) and
-runs the real inbox command against the loopback OpenAI server in several scenarios: a server
-concurrency cap with the client asking for twice as much (the adaptive limiter has to find the cap),
-then RPM and TPM windows (compressed with `time_scale`). For each it prints the wall time next to the
-ideal, i.e. the lower bound those limits impose, plus requests, 429s and tokens.
+For each size N and each run: a fresh temp vault (fresh state and caches) whose Inbox holds N whole
+corpus transcripts (`../shared/corpus/*.txt`, cycled; each copy starts with its own header line so
+the contents differ; `tests/data/corpus` when the shared corpus is absent), then `summarizer inbox
+--concurrency SLOTS` as a new process against the loopback OpenAI server of `tests/fakeopenai.py`,
+run in this process. The server answers after `--latency` seconds and admits at most `--slots`
+requests at once, answering 429 with retry-after beyond that, as a provider's concurrency limit
+does.
 
-Then it fills a vault with `--archived` processed transcripts (notes and archive in place) and times a
-re-run with nothing new, in-process and as a fresh `summarizer inbox` process, counting HTTP requests.
+Columns:
+- bound: the ideal time for the requests the transcripts really needed (from the run's `--json`
+  report: 1 per transcript, or its parts then a merge): every request admitted the moment a slot is
+  free, in rounds of `latency`;
+- wall: process start to exit (median of the runs), and ratio = wall / bound;
+- first req: process start to the server receiving the first chat request;
+- slots busy: share of slot-time in use between the first request's arrival and the last's answer
+  (of min(slots, requests) slots);
+- CPU s: user + system CPU time of the process (of the whole loop, for llm);
+- peak RSS: the process's maximum resident set (wait4's rusage; the largest single process, for llm);
+- slot wait ms: p50/p90 of how long a slot freed by an answer stayed free while requests remained;
+- 429s: requests the server turned away (the client asked for more than the limit).
+
+When the `llm` CLI is on PATH (`pip install llm`), the user's alternative is timed too on the same
+server: a shell loop `for f in Inbox/*.txt; do llm -m bench -s PROMPT < "$f" > note; done`, pointed at
+the server by an `extra-openai-models.yaml` with `api_base` in a temp `LLM_USER_PATH` (once per
+size up to `--llm-max`, `--llm-runs` times). Nothing is downloaded; nothing is written outside the temp dir.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import random
 import re
+import shlex
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-if "TIKTOKEN_CACHE_DIR" not in os.environ and (ROOT.parent / "shared" / "tiktoken").is_dir():
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(ROOT.parent / "shared" / "tiktoken")
+# The shared folder sits beside the repository (or beside the folder of worktrees).
+SHARED = next((p / "shared" for p in ROOT.parents if (p / "shared" / "corpus").is_dir()), ROOT.parent / "shared")
+if "TIKTOKEN_CACHE_DIR" not in os.environ and (SHARED / "tiktoken").is_dir():
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(SHARED / "tiktoken")
 
-from summarizer.inbox import InboxOptions, run_inbox  # noqa: E402
 from tests import fakeopenai as fo  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
-TOPIC = re.compile(r"Meeting number (\d+)")
-LINES_PER_TRANSCRIPT = 40
+CORPUS = SHARED / "corpus"
+FALLBACK_CORPUS = ROOT / "tests" / "data" / "corpus"
+HEADER = re.compile(r"Benchmark copy (\d+) of ([\w.-]+)")
+LLM_PROMPT = "Summarise this meeting transcript as a note: title, summary, decisions, action items with owners."
 
 
-def corpus_lines() -> list[str]:
-    lines: list[str] = []
-    for path in sorted(CORPUS.glob("*.txt")) if CORPUS.is_dir() else []:
-        lines += [ln for ln in path.read_text(encoding="utf-8").splitlines() if ":" in ln[:40] and len(ln) > 20]
-    if lines:
-        return lines
-    rng = random.Random(7)
-    words = ["budget", "launch", "design", "review", "hiring", "roadmap", "customer", "pricing", "risk"]
-    people = ["Alice Moreau", "Bob Chen", "Carla Diaz", "Dev Patel"]
-    return [f"{rng.choice(people)}: " + " ".join(rng.choice(words) for _ in range(14)) for _ in range(4000)]
+class TimedFake(fo.FakeOpenAI):
+    """The loopback server, recording when each chat request arrived and was answered."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans: list[tuple[float, float, int]] = []  # (arrived, answered, status), time.monotonic()
 
-def make_inbox(vault: Path, n: int, start: int = 0) -> None:
-    lines = corpus_lines()
-    inbox = vault / "Inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
-    for i in range(start, start + n):
-        offset = (i * 37) % max(len(lines) - LINES_PER_TRANSCRIPT, 1)
-        body = "\n".join(lines[offset : offset + LINES_PER_TRANSCRIPT])
-        day = 1 + i % 28
-        text = f"Alice Moreau: Meeting number {i} starts now.\n{body}\n"
-        (inbox / f"2026-02-{day:02d} - meeting {i:04d}.txt").write_text(text, encoding="utf-8")
+    def _count(self, body: fo.JSON) -> int:
+        # No TPM window or context limit here, so a rough count will do: it keeps the server's own CPU
+        # (exact tiktoken counts of 20k-token prompts) from competing with the process being measured.
+        return sum(len(text) // 4 for text in fo._message_texts(body))
 
-
-def new_vault(root: Path) -> Path:
-    (root / ".obsidian").mkdir(parents=True)
-    (root / ".summarizer.toml").write_text('owner = "Alice Moreau"\n', encoding="utf-8")
-    return root
+    def _http_chat(self, record: fo.RecordedRequest) -> fo.Outcome:
+        arrived = time.monotonic()
+        outcome = super()._http_chat(record)
+        with self._lock:
+            self.spans.append((arrived, time.monotonic(), outcome.status))
+        return outcome
 
 
 def answer(body: dict[str, Any]) -> fo.Behaviour:
     text = " ".join(str(m.get("content")) for m in body.get("messages", []))
-    found = TOPIC.findall(text)
-    title = f"Meeting {found[-1]}" if found else "Meeting"
+    found = HEADER.search(text)
+    title = f"Meeting {found.group(1)} ({found.group(2)})" if found else "Meeting"
     return fo.reply(
         {
             "title": title,
@@ -92,155 +103,293 @@ def answer(body: dict[str, Any]) -> fo.Behaviour:
     )
 
 
-@dataclass
-class Scenario:
-    name: str
-    concurrency: int
-    server_concurrency: int | None = None
-    rpm: int | None = None
-    tpm: int | None = None
+def corpus_files() -> list[Path]:
+    folder = CORPUS if CORPUS.is_dir() else FALLBACK_CORPUS
+    files = sorted(folder.glob("*.txt"))
+    if not files:
+        raise SystemExit(f"no corpus transcripts (*.txt) in {folder}")
+    return files
+
+
+def make_vault(root: Path, n: int) -> Path:
+    """A fresh vault whose Inbox holds n whole corpus transcripts, each copy with its own first line."""
+    (root / ".obsidian").mkdir(parents=True)
+    (root / ".summarizer.toml").write_text('owner = "Alice Moreau"\n', encoding="utf-8")
+    inbox = root / "Inbox"
+    inbox.mkdir()
+    files = corpus_files()
+    for i in range(n):
+        source = files[i % len(files)]
+        text = source.read_text(encoding="utf-8")
+        header = f"Alice Moreau: Benchmark copy {i} of {source.stem}.\n"
+        name = f"2026-02-{1 + i % 28:02d} - {source.stem} {i:04d}.txt"
+        (inbox / name).write_text(header + text, encoding="utf-8")
+        earlier = time.time() - 3600  # dropped in an hour ago: settled, as in a user's inbox
+        os.utime(inbox / name, (earlier, earlier))
+    return root
+
+
+def rounds_bound(calls: list[int], slots: int) -> int:
+    """Rounds of one latency each for these transcripts' requests with `slots` at once: a transcript
+    of one call is one request; of k > 1 calls, k - 1 parts that can go together, then its merge."""
+    parts = [c - 1 if c > 1 else 1 for c in calls]
+    merges = [1 if c > 1 else 0 for c in calls]
+    rounds = 0
+    while any(parts) or any(merges):
+        free = slots
+        for i in [i for i, p in enumerate(parts) if p == 0 and merges[i]][:free]:
+            merges[i] -= 1
+            free -= 1
+        for i in sorted(range(len(parts)), key=lambda j: -parts[j]):  # most left first
+            take = min(parts[i], free)
+            parts[i] -= take
+            free -= take
+        rounds += 1
+    return rounds
 
 
 @dataclass
-class Measured:
-    scenario: Scenario
+class Run:
     wall: float
-    ideal: float
+    cpu: float
+    first_request: float | None
+    busy: float | None
+    peak_rss_mb: float
     requests: int
-    rate_limited: int
-    tokens_in: int
-    tokens_out: int
-    done: int
-    failed: int
+    rejected: int
+    calls: list[int] = field(default_factory=list)
+    slot_waits: list[float] = field(default_factory=list)
+    done: int = 0
+    failed: int = 0
 
 
-def ideal_seconds(s: Scenario, latency: float, window: float, requested: list[int]) -> float:
-    """The bound the limits impose: admit each request at the earliest moment the concurrency cap
-    (slots free `latency` after admission), the RPM window and the TPM window all allow, never
-    wasting a slot or a retry; the answer is when the last request completes."""
-    cap = min(s.concurrency, s.server_concurrency or s.concurrency)
-    slots = [0.0] * cap  # when each slot is next free
-    admitted: list[tuple[float, int]] = []
-    for tokens in requested:
-        slots.sort()
-        t = slots[0]
-        if s.rpm and len(admitted) >= s.rpm:
-            t = max(t, admitted[-s.rpm][0] + window)
-        if s.tpm:
-            while sum(k for at, k in admitted if at > t - window) + tokens > s.tpm:
-                t = min(at for at, _ in admitted if at > t - window) + window
-        admitted.append((t, tokens))
-        slots[0] = t + latency
-    return max(slots)
+def summarizer_command(given: str | None = None) -> list[str]:
+    if given:
+        return shlex.split(given)
+    script = Path(sys.executable).parent / "summarizer"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "summarizer.cli"]
 
 
-def run_scenario(s: Scenario, n: int, latency: float, time_scale: float, work: Path) -> Measured:
-    vault = new_vault(work / s.name.replace(" ", "-"))
-    make_inbox(vault, n)
-    with fo.FakeOpenAI() as fake:
+def run_process(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float, float, str]:
+    """Run to completion: (start in time.monotonic(), wall s, CPU s, peak RSS in MB, stdout)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{argv[0]} exited {proc.returncode}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return started, wall, cpu, usage.ru_maxrss / 1024, out.decode("utf-8", "replace")
+
+
+def slot_figures(fake: TimedFake, started: float, slots: int) -> tuple[float | None, float | None, list[float]]:
+    """Time to the first request, share of slot-time busy, and how long each freed slot stayed free
+    (the k-th answer frees the slot the (k + slots in use)-th admitted request takes)."""
+    admitted = [(a, b) for a, b, status in fake.spans if status == 200]
+    if not fake.spans or not admitted:
+        return None, None, []
+    first = min(a for a, _, _ in fake.spans) - started
+    span = max(b for _, b in admitted) - min(a for a, _ in admitted)
+    usable = min(slots, len(admitted))  # one transcript alone can keep only one slot busy
+    busy = sum(b - a for a, b in admitted) / (usable * span) if span > 0 else None
+    starts = sorted(a for a, _ in admitted)
+    ends = sorted(b for _, b in admitted)
+    used = max(1, min(slots, fake.stats.max_in_flight))  # a sequential client only ever frees one slot
+    waits = [max(starts[k + used] - ends[k], 0.0) for k in range(len(starts) - used)]
+    return first, busy, waits
+
+
+def base_env(home: Path, fake: TimedFake) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SUMMARIZER_", "OPENAI_", "LLM_"))}
+    return {
+        **keep,
+        "HOME": str(home),
+        "SUMMARIZER_USER_CONFIG": str(home / "no-user-config.toml"),
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-bench",
+        "SUMMARIZER_MODEL": "gpt-4o-mini",
+        "SUMMARIZER_MAX_RETRIES": "8",
+    }
+
+
+def run_inbox(n: int, args: argparse.Namespace, work: Path) -> Run:
+    vault = make_vault(work / "vault", n)
+    fake = TimedFake()
+    with fake:
         fake.default = fo.responder(answer)
-        fake.latency = latency
-        fake.time_scale = time_scale
-        fake.max_concurrency = s.server_concurrency
-        fake.rpm = s.rpm
-        fake.tpm = s.tpm
-        env = {
-            "OPENAI_BASE_URL": fake.base_url,
-            "OPENAI_API_KEY": "sk-bench",
-            "SUMMARIZER_MODEL": "gpt-4o-mini",
-            "SUMMARIZER_MAX_RETRIES": "8",
-        }
-        os.environ.update(env)
-        started = time.perf_counter()
-        report = run_inbox(vault, InboxOptions(concurrency=s.concurrency, settle=0))
-        wall = time.perf_counter() - started
-        admitted = [r.prompt_tokens_counted or 0 for r in fake.requests if r.response_status == 200]
-        body_limits = [
-            int((r.json or {}).get("max_completion_tokens") or (r.json or {}).get("max_tokens") or 0)
-            for r in fake.requests
-            if r.response_status == 200
-        ]
-        requested = [t + m for t, m in zip(admitted, body_limits, strict=True)]
-        ideal = ideal_seconds(s, latency, 60 * time_scale, requested)
-        return Measured(
-            s,
+        fake.latency = args.latency
+        fake.max_concurrency = args.slots
+        env = base_env(work, fake)
+        options = ["--vault", str(vault), "--json", "--concurrency", str(args.concurrency)]
+        argv = [*summarizer_command(args.command), "inbox", *options]
+        started, wall, cpu, rss, out = run_process(argv, env, work)
+        first, busy, waits = slot_figures(fake, started, args.slots)
+        report = json.loads(out)
+        calls = [int(item["usage"]["calls"]) for item in report["items"] if item["status"] == "done"]
+        return Run(
             wall,
-            ideal,
+            cpu,
+            first,
+            busy,
+            rss,
             fake.stats.requests,
-            fake.stats.rate_limited,
-            fake.stats.prompt_tokens,
-            fake.stats.completion_tokens,
-            report.count("done"),
-            report.count("failed"),
+            fake.stats.limit_rejections,
+            calls,
+            waits,
+            report["totals"]["done"],
+            report["totals"]["failed"],
         )
 
 
-def noop_rerun(archived: int, work: Path) -> tuple[float, float, int, int]:
-    """Process `archived` transcripts, then time a run with nothing new (in-process and as a CLI process)."""
-    vault = new_vault(work / "archived")
-    make_inbox(vault, archived)
-    with fo.FakeOpenAI() as fake:
+def llm_config(home: Path, fake: TimedFake) -> dict[str, str]:
+    """An llm config dir pointing a model id `bench` at the loopback server."""
+    config = home / "llm"
+    config.mkdir(exist_ok=True)
+    (config / "extra-openai-models.yaml").write_text(
+        f"- model_id: bench\n  model_name: gpt-4o-mini\n  api_base: {fake.base_url}\n  api_key_name: bench\n",
+        encoding="utf-8",
+    )
+    (config / "keys.json").write_text(json.dumps({"bench": "sk-bench"}), encoding="utf-8")
+    (config / "logs-off").write_text("", encoding="utf-8")  # `llm logs off`: no SQLite log per call
+    return {**base_env(home, fake), "LLM_USER_PATH": str(config)}
+
+
+def run_llm_loop(n: int, args: argparse.Namespace, work: Path) -> Run:
+    vault = make_vault(work / "vault", n)
+    out = work / "notes"
+    out.mkdir()
+    fake = TimedFake()
+    with fake:
         fake.default = fo.responder(answer)
-        os.environ.update({"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-bench"})
-        report = run_inbox(vault, InboxOptions(concurrency=8, settle=0))
-        assert report.count("done") == archived, report.to_dict()["totals"]
-        before = len(fake.requests)
-        started = time.perf_counter()
-        again = run_inbox(vault, InboxOptions(concurrency=8, settle=0))
-        in_process = time.perf_counter() - started
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "summarizer.cli", "inbox", "--vault", str(vault), "--json"],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            check=True,
-            capture_output=True,
+        fake.latency = args.latency
+        fake.max_concurrency = args.slots
+        env = llm_config(work, fake)
+        loop = (
+            f"for f in {shlex.quote(str(vault / 'Inbox'))}/*.txt; do "
+            f'llm -m bench -s {shlex.quote(LLM_PROMPT)} < "$f" > {shlex.quote(str(out))}/"$(basename "$f" .txt).md" '
+            "|| exit 3; done"
         )
-        process = time.perf_counter() - started
-        assert again.count("done") == 0
-        notes = sum(1 for _ in (vault / "Meetings").glob("*.md"))
-        return in_process, process, len(fake.requests) - before, notes
+        started, wall, cpu, rss, _ = run_process(["/bin/sh", "-c", loop], env, work)
+        first, busy, waits = slot_figures(fake, started, args.slots)
+        return Run(
+            wall,
+            cpu,
+            first,
+            busy,
+            rss,
+            fake.stats.requests,
+            fake.stats.limit_rejections,
+            [1] * n,
+            waits,
+            sum(1 for p in out.glob("*.md") if p.stat().st_size > 0),
+        )
+
+
+def percentiles(values: list[float]) -> str:
+    """p50/p90 in milliseconds."""
+    if len(values) < 2:
+        return "-"
+    cuts = statistics.quantiles(values, n=10)
+    return f"{1000 * statistics.median(values):.0f}/{1000 * cuts[8]:.0f}"
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=100, help="transcripts per scenario")
+    parser.add_argument("--sizes", default="1,16,100", help="transcript counts, comma-separated")
+    parser.add_argument("--runs", type=int, default=3, help="runs per size for `summarizer inbox` (median)")
+    parser.add_argument("--llm-runs", type=int, default=1, help="runs per size for the llm loop (0: skip)")
+    parser.add_argument(
+        "--llm-max", type=int, default=16, help="largest size the llm loop runs (it is sequential: ~2 s a transcript)"
+    )
     parser.add_argument("--latency", type=float, default=1.0, help="server seconds per request")
-    parser.add_argument("--time-scale", type=float, default=0.1, help="1 minute of RPM/TPM window = 60*scale s")
-    parser.add_argument("--archived", type=int, default=1000, help="notes in place for the no-op re-run")
+    parser.add_argument("--slots", type=int, default=8, help="requests the server admits at once")
+    parser.add_argument("--concurrency", type=int, default=8, help="`summarizer inbox --concurrency`")
+    parser.add_argument(
+        "--command", help="the summarizer to time, e.g. 'python -m summarizer.cli' with PYTHONPATH at another checkout"
+    )
     args = parser.parse_args()
-    n = args.n
-    window = 60 * args.time_scale
-    scenarios = [
-        Scenario("concurrency cap 8, ask 8", 8, server_concurrency=8),
-        Scenario("concurrency cap 8, ask 16", 16, server_concurrency=8),
-        Scenario(f"rpm {n // 3} per {window:.0f}s", 8, rpm=n // 3),
-        Scenario(f"tpm per {window:.0f}s, cap 8", 8, server_concurrency=8, tpm=120_000),
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    have_llm = shutil.which("llm") is not None and args.llm_runs > 0
+    rows: list[tuple[str, int, float, Run, list[Run]]] = []
+    for n in sizes:
+        tools: list[tuple[str, Any, int]] = [("summarizer inbox", run_inbox, args.runs)]
+        if have_llm and n <= args.llm_max:
+            tools.append(("llm loop", run_llm_loop, args.llm_runs))
+        for tool, fn, runs in tools:
+            measured: list[Run] = []
+            for _ in range(runs):
+                with tempfile.TemporaryDirectory(prefix="bench-inbox-") as tmp:
+                    measured.append(fn(n, args, Path(tmp)))
+            median = sorted(measured, key=lambda r: r.wall)[len(measured) // 2]
+            bound = args.latency * rounds_bound(median.calls, args.slots)
+            rows.append((tool, n, bound, median, measured))
+            print(f"  {tool:<16} n={n:<4} walls {', '.join(f'{r.wall:.2f}' for r in measured)} s", file=sys.stderr)
+
+    print(
+        f"\n{os.cpu_count()} CPUs, server latency {args.latency:g} s, {args.slots} requests at once "
+        f"(429 beyond), `--concurrency {args.concurrency}`, median of {args.runs} cold runs"
+        + (f" ({args.llm_runs} for llm)" if have_llm else "; llm loop not run (not on PATH, or --llm-runs 0)")
+        + "\n"
+    )
+    columns = [
+        ("tool", 16),
+        ("transcripts", 11),
+        ("requests", 8),
+        ("bound s", 7),
+        ("wall s", 7),
+        ("ratio", 6),
+        ("first req s", 11),
+        ("slots busy", 10),
+        ("slot wait ms", 12),
+        ("CPU s", 6),
+        ("peak RSS MB", 11),
+        ("429s", 5),
+        ("ok", 4),
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        # Warm-up: imports, the tiktoken encoding and the first vault index are paid once per
-        # process (about a second); the scenarios below measure the steady state.
-        run_scenario(Scenario("warm-up", 8), 8, 0.0, args.time_scale, work)
-        results = [run_scenario(s, n, args.latency, args.time_scale, work) for s in scenarios]
-        print(f"\n{n} transcripts, server latency {args.latency}s, rate window {window:.1f}s\n")
-        header = (
-            f"{'scenario':<28} {'done':>4} {'fail':>4} {'wall s':>7} {'ideal s':>7} {'ratio':>6} "
-            f"{'requests':>8} {'429s':>5} {'tokens in':>10} {'out':>7}"
-        )
-        print(header)
-        print("-" * len(header))
-        for m in results:
-            print(
-                f"{m.scenario.name:<28} {m.done:>4} {m.failed:>4} {m.wall:>7.2f} {m.ideal:>7.2f} "
-                f"{m.wall / m.ideal:>6.2f} {m.requests:>8} {m.rate_limited:>5} {m.tokens_in:>10} {m.tokens_out:>7}"
-            )
-        in_process, process, calls, notes = noop_rerun(args.archived, work)
-        print(f"\nre-run with nothing new, {notes} archived notes in the vault:")
+    header = " ".join(f"{name:<{width}}" if i == 0 else f"{name:>{width}}" for i, (name, width) in enumerate(columns))
+    print(header)
+    print("-" * len(header))
+    for tool, n, bound, r, _ in rows:
+        cells = [
+            tool,
+            str(n),
+            str(sum(r.calls)),
+            f"{bound:.1f}",
+            f"{r.wall:.2f}",
+            f"{r.wall / bound:.2f}" if bound else "-",
+            fmt(r.first_request, ".2f"),
+            "-" if r.busy is None else f"{100 * r.busy:.0f}%",
+            percentiles(r.slot_waits),
+            f"{r.cpu:.2f}",
+            f"{r.peak_rss_mb:.0f}",
+            str(r.rejected),
+            str(r.done),
+        ]
         print(
-            f"  in-process {in_process * 1000:.0f} ms, as a fresh CLI process {process * 1000:.0f} ms, "
-            f"HTTP requests {calls}"
+            " ".join(
+                f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, (_, w)) in enumerate(zip(cells, columns, strict=True))
+            )
         )
+    if have_llm:
+        print("\nllm loop / summarizer inbox (wall):")
+        for n in sizes:
+            ours = next(r for tool, m, _, r, _ in rows if tool == "summarizer inbox" and m == n)
+            theirs = next((r for tool, m, _, r, _ in rows if tool == "llm loop" and m == n), None)
+            if theirs is not None:
+                print(f"  {n:>4} transcripts: {theirs.wall / ours.wall:.1f}x")
 
 
 if __name__ == "__main__":

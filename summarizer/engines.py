@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from summarizer.chunking import split_utterances
 from summarizer.compact import compact_system, wants_compact
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
@@ -197,11 +198,13 @@ class LLMEngine:
         """Tokens of the request as sent in the richer of the two forms (schema in prompt or as format)."""
         return self.counter.count_messages(prompt.messages("schema"))
 
-    def plan(self, transcript: Transcript, candidates: Sequence[str]) -> Plan:
-        whole = self.count(self.prompt(transcript, candidates))
+    def plan(self, transcript: Transcript, candidates: Sequence[str], *, exact: bool = True) -> Plan:
+        """exact=False only decides whether to split: a prompt whose bytes fit loads no tokenizer."""
         budget = self.budget
+        messages = self.prompt(transcript, candidates).messages("schema")
+        whole = self.counter.count_messages(messages, at_most=None if exact else budget)
         if whole <= budget:
-            return Plan(whole, budget, [transcript.utterances], self.counter.exact)
+            return Plan(whole, budget, [transcript.utterances], exact and self.counter.exact)
         chunks = self._split(transcript, candidates, budget)
         sent = sum(
             self.count(self.prompt(transcript, candidates, _lines(c), Chunk(i + 1, len(chunks))))
@@ -220,41 +223,8 @@ class LLMEngine:
                 "transcript fits; raise context_window (the server's real limit) or use a larger model",
                 transcript.source_name or None,
             )
-        pieces: list[Utterance] = []
-        for utterance in transcript.utterances:
-            pieces.extend(self._fit(utterance, capacity // 2))
-        sizes = [self.counter.count(_lines([u])) + 1 for u in pieces]
-        overlap = max(self.resolved.settings.chunk_overlap, 0)
-        chunks: list[list[Utterance]] = []
-        start = 0
-        while start < len(pieces):
-            used, end = 0, start
-            while end < len(pieces) and used + sizes[end] <= capacity:
-                used += sizes[end]
-                end += 1
-            end = max(end, start + 1)
-            chunks.append(pieces[start:end])
-            if end >= len(pieces):
-                break
-            start = max(end - overlap, start + 1)
-        return chunks
-
-    def _fit(self, utterance: Utterance, limit: int) -> list[Utterance]:
-        """Split one monologue longer than `limit` tokens into word slices that each fit."""
-        total = self.counter.count(utterance.text)
-        if total <= limit:
-            return [utterance]
-        words = utterance.text.split()
-        size = max(1, len(words) * limit // total)
-        parts: list[str] = []
-        index = 0
-        while index < len(words):
-            step = size
-            while step > 1 and self.counter.count(" ".join(words[index : index + step])) > limit:
-                step //= 2
-            parts.append(" ".join(words[index : index + step]))
-            index += step
-        return [Utterance(speaker=utterance.speaker, start=utterance.start, text=p) for p in parts]
+        overlap = self.resolved.settings.chunk_overlap
+        return split_utterances(transcript.utterances, lambda u: self.counter.count(_lines([u])) + 1, capacity, overlap)
 
     # ------------------------------------------------------------------ extraction
 
@@ -266,7 +236,7 @@ class LLMEngine:
         candidates: Sequence[str],
         progress: Progress | None = None,
     ) -> ExtractionResult:
-        plan = self.plan(transcript, candidates)
+        plan = self.plan(transcript, candidates, exact=False)
         if len(plan.chunks) <= 1:
             result = self.extractor.extract(self.prompt(transcript, candidates), label=label)
             return ExtractionResult(

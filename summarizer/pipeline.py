@@ -190,7 +190,8 @@ class Pipeline:
         from summarizer.tokens import TokenCounter
 
         counter = TokenCounter(self.resolved.settings.model)
-        found = candidates_for_prompt(transcript, self.index, max_tokens=CANDIDATE_TOKENS, count_tokens=counter.count)
+        cost = counter.running(CANDIDATE_TOKENS)  # byte lengths until exact counts could matter
+        found = candidates_for_prompt(transcript, self.index, max_tokens=CANDIDATE_TOKENS, count_tokens=cost)
         return [c.prompt_line().removeprefix("- ") for c in found]
 
     def link(self, result: ExtractionResult) -> LinkResult:

@@ -80,6 +80,12 @@ def test_long_meeting_gives_one_note_and_no_request_exceeds_the_limit(
     assert all(r.response_status == 200 for r in requests)
     parts = [r for r in model_env.chat_requests() if "This is part" in r["messages"][1]["content"]]
     assert len(parts) >= 3
+    part_tokens = [
+        r.prompt_tokens_counted or 0
+        for r in requests
+        if isinstance(r.json, dict) and "This is part" in r.json["messages"][1]["content"]
+    ]
+    assert max(part_tokens) <= 1.25 * min(part_tokens), f"parts of near-equal size, not greedy: {part_tokens}"
     assert re.findall(r"part \d+/\d+ extracted", result.stderr)
     note = Path(result.stdout.strip()).read_text(encoding="utf-8")
     assert note.count("Transcribe the new recordings") == 1, "cross-part duplicates merged"
