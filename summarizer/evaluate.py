@@ -411,7 +411,7 @@ _SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("fix", "repair", "resolve", "solve"), "fix"),
     **dict.fromkeys(("present", "show", "demo", "demonstrate"), "present"),
     **dict.fromkeys(("schedule", "arrange", "book", "organise", "organize", "set up"), "schedule"),
-    **dict.fromkeys(("look into", "look at", "consider", "take a look at"), "check"),
+    **dict.fromkeys(("look into", "look at", "consider", "take a look at", "find out", "figure out"), "check"),
     **dict.fromkeys(("have a look at",), "check"),
     **dict.fromkeys(("include", "incorporate", "integrate", "add"), "include"),
 }
@@ -443,8 +443,8 @@ def _match_words(text: str) -> list[str]:
     return [_STEM(_SYNONYMS.get(w, w)) for w in words if w not in _MATCH_STOPWORDS]
 
 
-def _match_form(text: str) -> str:
-    return " ".join(_match_words(text))
+def _match_form(text: str, ignore: frozenset[str] = frozenset()) -> str:
+    return " ".join(w for w in _match_words(text) if w not in ignore)
 
 
 def _shares_enough(a: str, b: str) -> bool:
@@ -452,10 +452,20 @@ def _shares_enough(a: str, b: str) -> bool:
     return len(wa & wb) >= min(MIN_SHARED_WORDS, max(len(wa), len(wb)))
 
 
-def match_items(predicted: Sequence[str], reference: Sequence[str], threshold: int = MATCH_THRESHOLD) -> Matching:
-    """One-to-one greedy matching: best-scoring pairs first, each item used at most once."""
-    pred = [_match_form(p) for p in predicted]
-    ref = [_match_form(r) for r in reference]
+def match_items(
+    predicted: Sequence[str],
+    reference: Sequence[str],
+    threshold: int = MATCH_THRESHOLD,
+    participants: Sequence[str] = (),
+) -> Matching:
+    """One-to-one greedy matching: best-scoring pairs first, each item used at most once.
+
+    The words of `participants` (speaker labels such as "User Interface") are left out on both
+    sides: who does a task is not what the task is.
+    """
+    ignore = frozenset(w for p in participants for w in _match_words(p))
+    pred = [_match_form(p, ignore) for p in predicted]
+    ref = [_match_form(r, ignore) for r in reference]
     scored = [
         (float(fuzz.token_set_ratio(p, r)), i, j)
         for i, p in enumerate(pred)
@@ -702,15 +712,18 @@ def _evaluate_case(
     x = result.extraction
     ref_words = len(ref.summary.split()) if ref.summary else 0
     grounding = ground_extraction(x, transcript)
+    speakers = [p for p in transcript.speakers() if not re.fullmatch(r"(?i)speaker[ _]?\d+", p)]
     actions = (
-        match_items([a.text for a in x.action_items], ref.action_items, threshold)
+        match_items([a.text for a in x.action_items], ref.action_items, threshold, speakers)
         if ref.action_items is not None
         else None
     )
     decisions = (
-        match_items([d.text for d in x.decisions], ref.decisions, threshold) if ref.decisions is not None else None
+        match_items([d.text for d in x.decisions], ref.decisions, threshold, speakers)
+        if ref.decisions is not None
+        else None
     )
-    problems = match_items(x.key_information, ref.problems, threshold) if ref.problems is not None else None
+    problems = match_items(x.key_information, ref.problems, threshold, speakers) if ref.problems is not None else None
     return CaseResult(
         case_id=case.case_id,
         transcript=case.transcript_path.name,

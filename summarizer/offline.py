@@ -272,6 +272,11 @@ def _join_names(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+_OPINION = re.compile(
+    r"\b(?:should|could|would|might|think|thinks|believe|feel|suggest|prefer|want|like to|need to|have to|maybe"
+    r"|perhaps|probably)\b|\b(?:i|we|you)\b",
+    re.IGNORECASE,
+)
 _REPORTING = ("noted", "explained", "pointed out", "added", "reported", "observed")
 _YES_NO = re.compile(
     r"^(?:so |and |but |okay |ok )?(?P<aux>are|is|was|were|do|does|did|can|could|will|would|should|have|has)\s+"
@@ -282,18 +287,18 @@ _YES_NO = re.compile(
 
 def _reported(s: _Sentence, transcript: Transcript, names: _NameIndex, k: int) -> str | None:
     """One central sentence as a note reports it: "Priya Raman noted that mobile is ...", no quotes."""
-    speaker = s.speaker if s.speaker and not _DIARISED.fullmatch(s.speaker) else None
+    speaker = names.display(s.speaker) if s.speaker and not _DIARISED.fullmatch(s.speaker) else None
     text = _tidy(s.text).rstrip(".!")
     if _UNRESOLVED_START.match(text) or re.match(r"(?:let's|let us|thanks|thank you|please)\b", text, re.IGNORECASE):
         return None
     starts_with_i = bool(re.match(r"i\b|i'", text, re.IGNORECASE))
-    resolved = third_person(text, speaker, _addressee(s, transcript, names))
+    resolved = third_person(text, speaker, names.display(_addressee(s, transcript, names)))
     if resolved is None or _UNRESOLVED_START.match(resolved) or len(resolved.split()) > 40:
         return None
-    if starts_with_i or not speaker:
-        return resolved + "."
+    if starts_with_i or not speaker or not _OPINION.search(text):
+        return resolved + "."  # a plain statement reads as a fact; only a view is attributed
     body = resolved if re.match(r"[A-Z]{2}|[A-Z][a-z]+[A-Z]", resolved) else resolved[:1].lower() + resolved[1:]
-    return f"{speaker} {_REPORTING[k % len(_REPORTING)]} that {body}."
+    return f"{speaker[:1].upper() + speaker[1:]} {_REPORTING[k % len(_REPORTING)]} that {body}."
 
 
 def _open_question(
@@ -554,6 +559,11 @@ class _NameIndex:
     roles: list[tuple[re.Pattern[str], str]]  # "market expert" -> "Marketing"
     alternatives: str  # regex alternation of every spoken form, longest first ("" when none)
     pattern: re.Pattern[str] | None
+    role_labels: frozenset[str] = frozenset()  # labels that are roles ("Project Manager"): "the" goes first
+
+    def display(self, label: str | None) -> str | None:
+        """How a note names a participant: "the Project Manager" for a role label, else the label."""
+        return f"the {label}" if label in self.role_labels else label
 
     @classmethod
     def build(cls, participants: Sequence[str]) -> _NameIndex:
@@ -967,8 +977,8 @@ def _actions(
             evidence=quote,
         )
         score = confidence + 2 * (due is not None) + (s.position >= 0.75 * total)
-        if len(text.split()) < MIN_TASK_WORDS and score < SURE_TASK:
-            continue  # a three-word task needs a date or a yes to be more than a fragment
+        if len(text.split()) < MIN_TASK_WORDS:
+            continue  # three words or fewer reads as a fragment ("Send in the chat")
         found.append(_Candidate(item, s.position, score))
     return [c.item for c in _best(found, _action_cap(sentences))]
 
@@ -1220,7 +1230,7 @@ def _key_information(
         text = _tidy(s.text).rstrip(" ,;")
         if not text or not _complete(s) or _QUESTION_START.match(text) or _UNRESOLVED_START.match(text):
             continue
-        resolved = third_person(text, s.speaker, _addressee(s, transcript, names))
+        resolved = third_person(text, names.display(s.speaker), names.display(_addressee(s, transcript, names)))
         if resolved is None or not _stands_alone(resolved, task=False) or len(resolved.split()) > 40:
             continue
         if s.speaker and resolved.count(s.speaker) > 1:
@@ -1289,7 +1299,7 @@ def _topic_word(low: str) -> bool:
     )
 
 
-def _topics(sentences: Sequence[_Sentence], limit: int = 3) -> list[str]:
+def _topics(sentences: Sequence[_Sentence], limit: int = 5) -> list[str]:
     """Noun-like phrases the meeting kept coming back to (up to two two-word ones first).
 
     A phrase counts only if at least two speakers used it (when two or more spoke), which keeps
@@ -1325,7 +1335,7 @@ def _topics(sentences: Sequence[_Sentence], limit: int = 3) -> list[str]:
     for phrase, count in bigrams.most_common(10):
         if len(picked) >= 2 or count < 2:
             break
-        stems = {_stem(w) for w in phrase.split()}
+        stems = {_stem(w) for w in re.split(r"[\s-]+", phrase)}
         if shared(phrase) and not stems & used:
             picked.append(phrase)
             used |= stems
@@ -1333,9 +1343,10 @@ def _topics(sentences: Sequence[_Sentence], limit: int = 3) -> list[str]:
         for word, count in unigrams.most_common(30):
             if len(picked) >= limit or (not strict and picked):
                 break
-            if _stem(word) not in used and (shared(word) or (not strict and count >= 2)):
+            parts = {_stem(w) for w in word.split("-")}
+            if not parts & used and (shared(word) or (not strict and count >= 2)):
                 picked.append(word)
-                used.add(_stem(word))
+                used |= parts
     return [" ".join(surface[w].most_common(1)[0][0] for w in phrase.split()) for phrase in picked]
 
 
@@ -1376,6 +1387,10 @@ def offline_extract(
         if name not in participants:
             participants.append(name)
     names = _NameIndex.build([*transcript.speakers(), *transcript.participants])
+    said_lower = {w for s in sentences for w in _WORD.findall(s.text) if w.islower()}
+    names.role_labels = frozenset(  # a label whose words people also use as plain words is a role
+        p for p in transcript.speakers() if all(len(w) > 2 and w.lower() in said_lower for w in p.split())
+    )
     topics = _topics(sentences)
     decisions = _decisions(sentences, transcript)
     actions = _actions(sentences, transcript, names, canon)

@@ -87,7 +87,7 @@ def test_golden_reference() -> None:
     assert ref.summary_source == "golden"
     assert ref.action_items == [
         "Bob will send the cutover plan to Acme Corp",
-        "Carol will update the runbook",
+        "Carol will update the cutover runbook",
         "Carol will draft the rollback checklist",
     ]
 
