@@ -504,9 +504,18 @@ def _plain(text: str) -> str:
 
 
 def unresolved_pronoun(text: str, task: bool = False) -> bool:
-    """First/second person anywhere; an opening he/it/this/...; in a task or decision, any he/it/they."""
+    """First/second person anywhere; an opening he/it/this/...; in a task or decision, a he/it/they
+    before the item has named at least two things it could refer to ("Add it later" is flagged,
+    "Type up the minutes and email them" is not)."""
     lower = _plain(text)
-    return bool(_PERSONAL.search(lower) or _OPENING_PRONOUN.match(lower) or (task and _THIRD.search(lower)))
+    if _PERSONAL.search(lower) or _OPENING_PRONOUN.match(lower):
+        return True
+    if task:
+        for m in _THIRD.finditer(lower):
+            before = [w for w in re.findall(r"[a-z0-9']+", lower[: m.start()]) if w not in _MATCH_STOPWORDS]
+            if len(before) < 2:
+                return True
+    return False
 
 
 def is_question(text: str) -> bool:
