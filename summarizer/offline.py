@@ -301,6 +301,15 @@ def _reported(s: _Sentence, transcript: Transcript, names: _NameIndex, k: int) -
     return f"{speaker[:1].upper() + speaker[1:]} {_REPORTING[k % len(_REPORTING)]} that {body}."
 
 
+def _answered(s: _Sentence, transcript: Transcript) -> bool:
+    """The next speaker's turn opens with a yes or a no."""
+    for u in transcript.utterances[s.utterance + 1 : s.utterance + 3]:
+        if u.speaker != s.speaker:
+            reply = _HESITATION.sub("", _clean(u.text).lower()).strip(" ,.")
+            return bool(_AGREE.match(reply) or re.match(r"(?:no|nope|not yet|nah)\b", reply))
+    return False
+
+
 def _open_question(
     sentences: Sequence[_Sentence], transcript: Transcript, names: _NameIndex, topics: Sequence[str]
 ) -> str | None:
@@ -310,16 +319,20 @@ def _open_question(
         if not s.is_question or not s.speaker or _DIARISED.fullmatch(s.speaker):
             continue
         m = _YES_NO.match(_tidy(s.text))
-        if m is None or not topic_words & set(s.terms):
+        turn = _content(_words(transcript.utterances[s.utterance].text))
+        if m is None or not topic_words & set(turn):
             continue
         aux, subject = m.group("aux").lower(), m.group("subject")
         clause = (
             f"{subject} {m.group('rest')}" if aux in ("do", "does", "did") else f"{subject} {aux} {m.group('rest')}"
         )
-        resolved = third_person(clause, s.speaker, _addressee(s, transcript, names))
+        if _answered(s, transcript):
+            continue
+        resolved = third_person(clause, names.display(s.speaker), names.display(_addressee(s, transcript, names)))
         if resolved is None:
             continue
-        return f"{s.speaker} asked whether {resolved[:1].lower() + resolved[1:]}, which stayed open."
+        resolved = "the" + resolved[3:] if resolved.startswith("The ") else resolved
+        return f"Still open: whether {resolved}."
     return None
 
 
@@ -1347,7 +1360,12 @@ def _topics(sentences: Sequence[_Sentence], limit: int = 5) -> list[str]:
             if not parts & used and (shared(word) or (not strict and count >= 2)):
                 picked.append(word)
                 used |= parts
-    return [" ".join(surface[w].most_common(1)[0][0] for w in phrase.split()) for phrase in picked]
+
+    def spelling(word: str) -> str:  # lower case if anyone wrote it so; "CMS", "HiveChain" keep theirs
+        forms = surface[word]
+        return word if word in forms else forms.most_common(1)[0][0]
+
+    return [" ".join(spelling(w) for w in phrase.split()) for phrase in picked]
 
 
 def _title(transcript: Transcript, topics: Sequence[str]) -> str:
