@@ -115,6 +115,7 @@ def _tidy(sentence: str) -> str:
     s = _HESITATION.sub("", sentence)
     s = _REPEAT.sub(r"\1", s)
     s = _LEADING_MARKER.sub("", s).strip(" ,;-")
+    s = re.sub(r"[,\s]+(?:yeah|right|okay|ok|you know|isn't it|don't you think|no)\s*\?$", ".", s, flags=re.IGNORECASE)
     s = re.sub(r"\s+([,.?!])", r"\1", s)
     s = re.sub(r"([,;])\1+|,\s*([.?!])", lambda m: m.group(1) or m.group(2), s)
     return s[:1].upper() + s[1:] if s else s
@@ -658,6 +659,7 @@ _PRESENT_VERBS = _wordset(
     "need want think know like see feel agree suggest prefer hope plan expect believe use get make take say "
     "mean guess try work look wonder propose recommend remember understand disagree go"
 )
+_ADVERBS = "(?:still|also|just|really|already|all|actually|probably|never|always|only|now|then|both)"
 _CONTRACTED = {"'m": "is", "'re": "is", "'ve": "has", "'ll": "will", "'d": "would"}
 _PERSONS = {  # subject, object, possessive
     "i": ("i", "me|myself", "my|mine"),
@@ -694,6 +696,9 @@ def _third_sg(verb: str) -> str:
 def _dehedge(text: str) -> str:
     """No hesitations, hedges, stutters or repeated words."""
     text = _HEDGE.sub("", _HESITATION.sub("", text))
+    text = re.sub(  # "have like channel buttons": a filler "like", not the verb
+        r"\b(have|has|had|is|are|was|were|be|got|get|it's|there's)\s+like,?\s+", r"\1 ", text, flags=re.IGNORECASE
+    )
     text = _STUTTER.sub(r"\2", _REPEAT.sub(r"\1", text))
     text = re.sub(r"\s+([,.?!;])", r"\1", text)
     return re.sub(r"([,;])(?:\s*[,;])+", r"\1", re.sub(r"\s+", " ", text)).strip(" ,;")
@@ -711,7 +716,10 @@ def _substitute(text: str, person: str, who: str) -> str:
         flags=flags,
     )
     text = re.sub(
-        rf"{at}\b{subject}\b(\s+)([a-z']+)", lambda m: f"{who}{m.group(1)}{_third_sg(m.group(2))}", text, flags=flags
+        rf"{at}\b{subject}\b(\s+)((?:{_ADVERBS}\s+)?)([a-z']+)",
+        lambda m: f"{who}{m.group(1)}{m.group(2)}{_third_sg(m.group(3))}",
+        text,
+        flags=flags,
     )
     text = re.sub(rf"\b(?:{possessive})\b", f"{who}'s", text, flags=flags)
     text = re.sub(rf"\b(?:{objects})\b", who, text, flags=flags)
@@ -1065,7 +1073,7 @@ _PROPOSAL = re.compile(
 # "the case will be plastic", "our logo should be on the back": a plan for a thing, not a person
 _STATEMENT = re.compile(
     r"(?:^|[,;] |\bso |\band )(?P<subject>(?:the|our|this|that) "
-    r"(?!(?:thing|problem|idea|point|question|one|first|next|last|other|reason|issue|method|way|fact)\b)"
+    r"(?!(?:thing|problem|idea|point|question|one|first|next|last|other|reason|issue|method|way|fact|same)\b)"
     r"[a-z][a-z-]+(?: [a-z][a-z-]+)?) "
     r"(?P<verb>will be|'ll be|will have|is going to be|'s going to be|is gonna be|'s gonna be|should be|has to be"
     r"|must be|is made of|are made of|will|should)\b"
@@ -1104,7 +1112,13 @@ def _decision_text(s: _Sentence, start: int, lead: str) -> str | None:
         return None  # "use as a basis", "use, alongside": the verb lost its object
     clause = " ".join(words)
     clause = clause[:1].lower() + clause[1:] if not re.match(r"[A-Z]{2}|[A-Z]\w*[A-Z]", clause) else clause
-    if len(_content(_words(clause))) < 2 or _DEMONSTRATIVE_OBJECT.search(clause) or _OBJECT_PRONOUN_END.search(clause):
+    vague = re.match(r"\w+\s+(?:something|anything|stuff|things|like|it|that|this)\b", clause, re.IGNORECASE)
+    if (
+        vague
+        or len(_content(_words(clause))) < 2
+        or _DEMONSTRATIVE_OBJECT.search(clause)
+        or _OBJECT_PRONOUN_END.search(clause)
+    ):
         return None  # "have that", "do something like": nothing was decided that a reader could act on
     text = third_person(f"{lead} {clause}".strip(), s.speaker, None)
     if text is None or not SHORT_WORDS < len(text.split()) <= MAX_DECISION_WORDS or not _stands_alone(text, task=True):
@@ -1246,6 +1260,9 @@ def _key_information(
         resolved = third_person(text, names.display(s.speaker), names.display(_addressee(s, transcript, names)))
         if resolved is None or not _stands_alone(resolved, task=False) or len(resolved.split()) > 40:
             continue
+        first = resolved.split()[0]
+        if _QUESTION_START.match(resolved) or (len(first) == 1 and first not in "AI") or resolved.endswith("?."):
+            continue  # "Were talking about ...", "M but it ...": a fragment, not a fact
         if s.speaker and resolved.count(s.speaker) > 1:
             continue  # "Rose is Rose, the Project Manager": a rewrite nobody would write
         resolved = resolved.rstrip(".!") + "."
