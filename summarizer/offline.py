@@ -91,7 +91,16 @@ _FILLER = _wordset(
     "okay ok yeah yes yep no nope right mm-hmm mm uh-huh hmm hm um uh oh ah alright sure cool great fine "
     "good thanks thank you so well and but huh wow exactly true indeed absolutely definitely"
 )
-_HESITATION = re.compile(r"(?<![\w'-])(?:um+|uh+|erm+|hmm+|mm+|uh-huh|mm-hmm)(?![\w'-])[,.]?\s*", re.IGNORECASE)
+_HESITATION = re.compile(
+    r"(?:,\s*)?(?<![\w'-])(?:um+|uh+|erm+|er+|ah+|hmm+|mm+|uh-huh|mm-hmm)(?![\w'-])[,.]?\s*", re.IGNORECASE
+)
+
+
+def _unhesitate(text: str) -> str:
+    """Hesitations out, with the commas around them ("I'll, uh, contact" -> "I'll contact")."""
+    return re.sub(r" {2,}", " ", _HESITATION.sub(" ", text))
+
+
 _ACRONYM = re.compile(r"\b((?:[A-Za-z]_){2,})")  # QMSum writes "TV" as "T_V_"
 _SENT_SPLIT = re.compile(r"(?<=[.?!…])\s+")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
@@ -112,7 +121,7 @@ def _clean(text: str) -> str:
 
 def _tidy(sentence: str) -> str:
     """A readable rendering: no hesitations, stutters or leading discourse markers."""
-    s = _HESITATION.sub("", sentence)
+    s = _unhesitate(sentence)
     s = _REPEAT.sub(r"\1", s)
     s = _LEADING_MARKER.sub("", s).strip(" ,;-")
     s = re.sub(r"[,\s]+(?:yeah|right|okay|ok|you know|isn't it|don't you think|no)\s*\?$", ".", s, flags=re.IGNORECASE)
@@ -123,7 +132,7 @@ def _tidy(sentence: str) -> str:
 
 def _evidence(sentence: str) -> str:
     """A verbatim-enough quote: hesitations dropped (grounding ignores them), nothing reworded."""
-    return re.sub(r"\s+", " ", _HESITATION.sub("", sentence)).strip()
+    return re.sub(r"\s+", " ", _unhesitate(sentence)).strip()
 
 
 def _words(text: str) -> list[str]:
@@ -306,7 +315,7 @@ def _answered(s: _Sentence, transcript: Transcript) -> bool:
     """The next speaker's turn opens with a yes or a no."""
     for u in transcript.utterances[s.utterance + 1 : s.utterance + 3]:
         if u.speaker != s.speaker:
-            reply = _HESITATION.sub("", _clean(u.text).lower()).strip(" ,.")
+            reply = _unhesitate(_clean(u.text).lower()).strip(" ,.")
             return bool(_AGREE.match(reply) or re.match(r"(?:no|nope|not yet|nah)\b", reply))
     return False
 
@@ -695,7 +704,7 @@ def _third_sg(verb: str) -> str:
 
 def _dehedge(text: str) -> str:
     """No hesitations, hedges, stutters or repeated words."""
-    text = _HEDGE.sub("", _HESITATION.sub("", text))
+    text = _HEDGE.sub("", _unhesitate(text))
     text = re.sub(  # "have like channel buttons": a filler "like", not the verb
         r"\b(have|has|had|is|are|was|were|be|got|get|it's|there's)\s+like,?\s+", r"\1 ", text, flags=re.IGNORECASE
     )
@@ -820,11 +829,13 @@ def _task_text(
         text = text[: inner.start()]
     text = _GROUP_YOU.sub("the team", text)
     words = text.split()
-    if len(words) > 1 and words[1].lower() in _BARE_PREPOSITION and words[0].lower() not in _PARTICLES:
-        return None  # "Add with the channel keys": the verb lost its object
-    if words and words[0].lower() in _GERUND:
+    if words and words[0].lower() in _GERUND:  # "(be) thinking about" -> "Think about"
         words[0] = _GERUND[words[0].lower()].capitalize()
         text = " ".join(words)
+    if len(words) > 1 and words[1].lower() in _BARE_PREPOSITION and words[0].lower() not in _PARTICLES:
+        return None  # "Add with the channel keys": the verb lost its object
+    if len(words) > 1 and words[0].lower() in _SEND_VERBS and words[1].lower() in ("in", "on", "to", "into", "at"):
+        return None  # "Send in the chat": nothing to send
     if _NARRATION.match(text):
         return None
     speaker = sentence.speaker
@@ -1041,7 +1052,7 @@ def _responder(s: _Sentence, transcript: Transcript) -> str | None:
     """Who answered a request with a yes in the very next turn (the implied addressee)."""
     for u in transcript.utterances[s.utterance + 1 : s.utterance + 3]:
         if u.speaker and u.speaker != s.speaker:
-            lower = _HESITATION.sub("", _clean(u.text).lower()).strip(" ,.")
+            lower = _unhesitate(_clean(u.text).lower()).strip(" ,.")
             return u.speaker if _AFFIRM.match(lower) else None
     return None
 
@@ -1092,7 +1103,7 @@ def _agreed(s: _Sentence, transcript: Transcript) -> bool:
     for u in transcript.utterances[s.utterance + 1 : s.utterance + 3]:
         if u.speaker == s.speaker or not u.speaker:
             continue
-        reply = _HESITATION.sub("", _clean(u.text).lower()).strip(" ,.")
+        reply = _unhesitate(_clean(u.text).lower()).strip(" ,.")
         if _AGREE.match(reply) or len(terms & set(_content(_words(reply)))) >= 2:
             return True
     return False
@@ -1126,7 +1137,7 @@ def _decision_text(s: _Sentence, start: int, lead: str) -> str | None:
     return text.rstrip(".") + "."
 
 
-def _decisions(sentences: Sequence[_Sentence], transcript: Transcript) -> list[Decision]:
+def _decisions(sentences: Sequence[_Sentence], transcript: Transcript, names: _NameIndex) -> list[Decision]:
     """Agreements: explicit ("we agreed", "let's go with") or a "we'll/let's ..." proposal someone accepts."""
     found: list[tuple[int, int, Decision]] = []  # (score, position, decision)
     total = max(1, len(sentences))
@@ -1153,6 +1164,8 @@ def _decisions(sentences: Sequence[_Sentence], transcript: Transcript) -> list[D
             if p is None or _HYPOTHETICAL.search(lower) or not _agreed(s, transcript):
                 continue
             verb = p.group("verb")
+            if p.re is _STATEMENT and names.find(p.group("subject").title(), exclude=None):
+                continue  # "the Marketing Expert will ..." is a task, not a decision
             if (
                 "subject" in p.groupdict()
                 and p.group("subject")
@@ -1427,7 +1440,7 @@ def offline_extract(
         p for p in transcript.speakers() if all(len(w) > 2 and w.lower() in said_lower for w in p.split())
     )
     topics = _topics(sentences)
-    decisions = _decisions(sentences, transcript)
+    decisions = _decisions(sentences, transcript, names)
     actions = _actions(sentences, transcript, names, canon)
     quoted = [*(a.evidence for a in actions), *(d.evidence for d in decisions)]
     used = {s.position for s in sentences if any(q and q in s.plain for q in quoted)}

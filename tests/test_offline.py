@@ -244,3 +244,42 @@ def test_an_offer_with_a_deadline_is_a_commitment_and_without_one_is_not() -> No
     items = offline_extract(transcript).action_items
     # "next Wednesday" said on Monday 2 March: the first Wednesday after the meeting, as the LLM prompt says
     assert [(i.owner, i.due) for i in items] == [("Marcus Oyelaran", "2026-03-04")]
+
+
+def test_role_addressed_assignments_go_to_the_role() -> None:
+    """AMI-style role labels: "for our Industrial Designer, you're gonna ..." and "ask the Market Expert to"."""
+    x = offline_extract(
+        make(
+            [
+                ("Project Manager", "So for our Industrial Designer, you're gonna be thinking about the components."),
+                ("Industrial Designer", "Okay, sure."),
+                ("Project Manager", "And I will ask the Market Expert to find out what users need from a remote."),
+                ("Project Manager", "The Marketing Expert will look into the user requirements."),
+                ("Marketing Expert", "Yeah."),
+            ]
+        )
+    )
+    assert [(a.owner, a.text) for a in x.action_items] == [
+        ("Industrial Designer", "Think about the components"),
+        ("Marketing Expert", "Find out what users need from a remote"),
+        ("Marketing Expert", "Look into the user requirements"),
+    ]
+    assert x.decisions == []  # "the Marketing Expert will ..." is a task, not a decision
+
+
+def test_narration_questions_and_fragments_are_not_tasks() -> None:
+    x = offline_extract(
+        make(
+            [
+                ("Ann Lee", "Let me share my screen so you can see the slides."),
+                ("Ann Lee", "I'll move on to the next point now."),
+                ("Ben Ito", "Will I need to update the budget?"),
+                ("Ann Lee", "I'll add it later, I guess."),
+                ("Ben Ito", "I'll send in the chat."),
+                ("Ann Lee", "Um, I'll, uh, contact, ah, the venue about the catering by Friday."),
+            ]
+        )
+    )
+    assert [(a.owner, a.text, a.due) for a in x.action_items] == [
+        ("Ann Lee", "Contact the venue about the catering", "2024-03-08")
+    ]
