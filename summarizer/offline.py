@@ -108,9 +108,54 @@ _LEADING_MARKER = re.compile(
     r"^(?:(?:so|okay|ok|and|well|yeah|yes|right|alright|now|but|oh|um|uh|like|then|anyway)\b[,.]?\s+)+",
     re.IGNORECASE,
 )
-_REPEAT = re.compile(r"\b(\w+(?:'\w+)?(?:\s+\w+(?:'\w+)?){0,2})(?:\s+\1\b)+", re.IGNORECASE)
 
 # --------------------------------------------------------------------------- text helpers
+
+
+def _destutter(text: str) -> str:
+    """Repeated words and phrases said once ("the the", "any working any working") and a cut-off
+    start of the next word dropped ("mi minutes", "Interf Interface"). Linear in the words."""
+    tokens = text.split()
+    keys = [t.lower() for t in tokens]  # punctuation kept: "Sure, sure." is not a repeat
+    if not any(
+        a in (b, c, d) or (len(a) < len(b) and b.startswith(a))
+        for a, b, c, d in zip(keys, keys[1:], [*keys[2:], ""], [*keys[3:], "", ""], strict=False)
+    ):
+        return " ".join(tokens)  # nothing repeated or cut off: the common case, kept cheap
+    out: list[str] = []
+    out_keys: list[str] = []
+    i = 0
+    while i < len(tokens):
+        key = keys[i]
+        nxt = keys[i + 1] if i + 1 < len(tokens) else ""
+        if (
+            nxt
+            and key.isalpha()
+            and 1 <= len(key) <= 6
+            and len(nxt) > len(key)
+            and nxt.startswith(key)
+            and key not in _STOPWORDS
+            and not tokens[i].endswith((",", ".", ";"))
+        ):
+            i += 1  # a false start of the next word
+            continue
+        repeated = False
+        for n in (3, 2, 1):
+            if (
+                len(out_keys) >= n
+                and i + n <= len(tokens)
+                and out_keys[-n:] == keys[i : i + n]
+                and (n > 1 or key.replace("'", "").isalpha())
+            ):
+                i += n
+                repeated = True
+                break
+        if repeated:
+            continue
+        out.append(tokens[i])
+        out_keys.append(key)
+        i += 1
+    return " ".join(out)
 
 
 def _clean(text: str) -> str:
@@ -122,7 +167,7 @@ def _clean(text: str) -> str:
 def _tidy(sentence: str) -> str:
     """A readable rendering: no hesitations, stutters or leading discourse markers."""
     s = _unhesitate(sentence)
-    s = _REPEAT.sub(r"\1", s)
+    s = _destutter(s)
     s = _LEADING_MARKER.sub("", s).strip(" ,;-")
     s = re.sub(r"[,\s]+(?:yeah|right|okay|ok|you know|isn't it|don't you think|no)\s*\?$", ".", s, flags=re.IGNORECASE)
     s = re.sub(r"\s+([,.?!])", r"\1", s)
@@ -195,7 +240,7 @@ def _sentences(transcript: Transcript) -> list[_Sentence]:
             words = _words(text)
             if not words:
                 continue
-            plain = _evidence(_STUTTER.sub(r"\2", _REPEAT.sub(r"\1", text)))
+            plain = _evidence(_destutter(text))
             lower = plain.lower().replace("’", "'")
             if len(lower) != len(plain):  # exotic case mapping: keep offsets aligned
                 plain = lower
@@ -657,7 +702,6 @@ _HEDGE = re.compile(
     r"|basically|actually|just|obviously|literally|probably|perhaps|maybe|like(?=,)|let's say)\b,?\s*",
     re.IGNORECASE,
 )
-_STUTTER = re.compile(r"\b([A-Za-z]{1,6})\s+(\1[A-Za-z]+)\b", re.IGNORECASE)  # "mi minutes", "Interf Interface"
 _IRREGULAR_3SG = {"have": "has", "do": "does", "don't": "doesn't", "are": "is", "were": "was", "am": "is"} | {
     "haven't": "hasn't",
     "aren't": "isn't",
@@ -708,7 +752,7 @@ def _dehedge(text: str) -> str:
     text = re.sub(  # "have like channel buttons": a filler "like", not the verb
         r"\b(have|has|had|is|are|was|were|be|got|get|it's|there's)\s+like,?\s+", r"\1 ", text, flags=re.IGNORECASE
     )
-    text = _STUTTER.sub(r"\2", _REPEAT.sub(r"\1", text))
+    text = _destutter(text)
     text = re.sub(r"\s+([,.?!;])", r"\1", text)
     return re.sub(r"([,;])(?:\s*[,;])+", r"\1", re.sub(r"\s+", " ", text)).strip(" ,;")
 
@@ -1361,7 +1405,9 @@ def _topics(sentences: Sequence[_Sentence], limit: int = 5) -> list[str]:
         for token, low, ok in zip(tokens, lows, keep, strict=True):
             if ok:
                 unigrams[low] += 1
-                surface.setdefault(low, Counter())[token] += 1
+                if low not in surface:
+                    surface[low] = Counter()
+                surface[low][token] += 1
                 said_by.setdefault(low, set()).add(s.speaker)
         for i in range(len(lows) - 1):
             if keep[i] and keep[i + 1] and lows[i] != lows[i + 1]:
