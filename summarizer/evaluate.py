@@ -12,34 +12,43 @@ Cases come from two layouts (`find_cases`):
   `ami_IS1001a.whisper-style.srt`, ... all use `ami_IS1001a.reference.json`);
 * golden-case folders: any transcript plus `reference.json` of the form
   `{"summary": str, "action_items": [str], "decisions": [str]}` (optional
-  `"date": "YYYY-MM-DD"` when the transcript itself carries none).
+  `"problems": [str]`, and `"date": "YYYY-MM-DD"` when the transcript itself
+  carries none).
+
+A file with "minutes" in its name is a reference, never a transcript.
 
 Metrics, per case and overall:
 
 * summary ROUGE-1/2/L F1 (rouge-score, Porter stemming) against the reference
   summary, and the same for a LEAD-W baseline: the transcript's first W words,
   W = the reference summary's length, so the baseline is never penalised for length;
-* action-item and decision precision/recall: one-to-one greedy matching by
-  rapidfuzz `token_set_ratio` on lower-cased, stop-word-free text; a pair
-  matches when it scores >= `MATCH_THRESHOLD` (60) and shares at least two
-  content words (one-word items can only match one-word items). The extra rule exists
-  because token_set_ratio gives 100 whenever one side's words are a subset of
-  the other's, so "Merge it" would match any reference mentioning "merge".
-  Only the item text is compared, not the owner: owner names as prefixes made
-  "Project Manager: look into that" match every project-manager action. On the
-  public corpus 60 separated true pairs (61-89) from false ones (<= 55).
-  Overall precision/recall are micro-averaged (pooled counts);
+* action-item and decision precision/recall/F1, and recall of the AMI/ICSI
+  problems in Key Information: one-to-one greedy matching by rapidfuzz
+  `token_set_ratio` on lower-cased, Porter-stemmed content words, with a short
+  list of synonyms merged (send/e-mail/share, check/review/investigate/find out,
+  choose/adopt/go with, ...) and the speakers' own label words left out (who does
+  a task is not what it is: "E-mail the slides to User Interface" must not match
+  "The user interface designer will ..."). A pair matches when it scores >=
+  `MATCH_THRESHOLD` (60) and shares at least two content words (one-word items
+  can only match one-word items): token_set_ratio gives 100 whenever one side's
+  words are a subset of the other's, so "Merge it" would otherwise match any
+  reference mentioning "merge". Overall precision/recall are micro-averaged;
+* noise figures over action items, decisions and key information: unresolved
+  pronouns, items of three words or fewer, questions, repeats of another section
+  (`noise`);
 * grounding rate: supported / checked evidence quotes (`summarizer.grounding`);
 * tokens and cost from `ExtractionResult.usage`, and wall time.
 
 Reference summary, in order of preference: QMSum's whole-meeting query answer
-("Summarize the whole meeting." or the corpus's variant), the AMI/ICSI
-abstract, the ACDbot highlights (silver, machine-written), a golden summary.
+("Summarize the whole meeting." or the corpus's variant), ELITR `minutes_text`
+(`parse_minutes`), the AMI/ICSI abstract, the ACDbot highlights (silver,
+machine-written), a golden summary.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import time
@@ -420,27 +429,23 @@ _PHRASE_SYNONYMS = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1)
 def _stemmer() -> Callable[[str], str]:
     """Porter stemming (nltk, a dependency of rouge-score): 'slides' meets 'slide', 'merging' 'merge'."""
-    from rouge_score.tokenizers import DefaultTokenizer
+    from nltk.stem import porter  # type: ignore[import-untyped]
 
-    stem: Callable[[str], str] = DefaultTokenizer(use_stemmer=True)._stemmer.stem
+    stem: Callable[[str], str] = porter.PorterStemmer().stem
     return stem
-
-
-_STEM: Callable[[str], str] | None = None
 
 
 def _match_words(text: str) -> list[str]:
     """Lower-cased content words, synonyms mapped to one word, Porter-stemmed."""
-    global _STEM
-    if _STEM is None:
-        _STEM = _stemmer()
+    stem = _stemmer()
     lower = detokenise(text).lower().replace("’", "'").replace("e-mail", "email")
     lower = re.sub(r"'s\b", "", lower)
     lower = _PHRASE_SYNONYMS.sub(lambda m: _SYNONYMS[m.group(1)], lower)
     words = re.sub(r"[^a-z0-9]+", " ", lower).split()
-    return [_STEM(_SYNONYMS.get(w, w)) for w in words if w not in _MATCH_STOPWORDS]
+    return [stem(_SYNONYMS.get(w, w)) for w in words if w not in _MATCH_STOPWORDS]
 
 
 def _match_form(text: str, ignore: frozenset[str] = frozenset()) -> str:

@@ -1,26 +1,31 @@
-"""Extraction without a model: graph ranking plus cue-phrase rules.
+"""Extraction without a model: graph ranking plus general linguistic rules.
 
 Why: the tool must still produce a useful (if plainer) note with no API key,
 offline, or in CI; and the evaluation needs a cheap, deterministic baseline to
 compare the model against. Everything here is pure Python plus numpy, and a
 three-hour (~30k-word) transcript takes a fraction of a second.
 
-How, in brief:
+The note is written in the third person, as a person would write it. The rules
+lean on sentence structure, modal verbs, grammatical person, the imperative
+form and speaker turns, not on phrases of any one corpus:
 
 * sentences come from utterances after undoing QMSum tokenisation
-  (``I 'll`` -> ``I'll``) and dropping tags and filler utterances;
-* summary: TextRank (PageRank over word-overlap similarity, Mihalcea & Tarau
-  2004) picks ~100 words of central, non-redundant sentences; they are reported
-  in transcript order as attributed quotes after a one-line topic sentence
-  (honest third person: "Alice said: “...”" rather than a fragile pronoun rewrite);
-* action items: commitment cues ("I'll", "I'm going to", "can you", "<name> will",
-  "we need to", "action item") followed by an action verb; the owner is the
-  speaker, or the addressee for requests; deadlines are resolved against the
-  meeting date (rules in `resolve_deadline`);
-* decisions: decision cues ("we agreed", "let's go with", "decided", ...)
-  that are not negated or asked;
-* key information: sentences carrying numbers, money, percentages, dates or
-  mid-sentence capitalised names; related entities are the frequent ones.
+  (``I 'll`` -> ``I'll``), dropping tags, hesitations, stutters and repeats;
+* *I* is the speaker, *we* the team, *you* the participant named in the
+  sentence or else the previous speaker (`third_person`); role labels such as
+  "Project Manager" read "the Project Manager";
+* summary: who met, topics (phrases at least two speakers used), TextRank's
+  most central sentences reported without quotes (a view attributed, a fact
+  stated), how many decisions on what, and an unanswered yes/no question;
+* action items: a commitment ("I'll", "can you" + a yes, "<name> will", "ask
+  the <role> to", "we'll" + a deadline) with an owner, as an imperative
+  sentence; narration, questions nobody took on and fragments are dropped;
+  near-duplicates keep the dated, longer one; deadlines are resolved against
+  the meeting date (rules in `resolve_deadline`);
+* decisions: explicit decision language, or a proposal another speaker
+  accepts in the next two turns, one sentence each;
+* key information: sentences carrying figures, money, dates, names or risks,
+  standalone (no unresolved pronoun) and never repeating another section.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from summarizer.models import (
     Usage,
 )
 
-VERSION = "3"  # bump when the rules change: it is part of the extraction cache key
+VERSION = "4"  # bump when the rules change: it is part of the extraction cache key
 ENGINE = "offline"
 MODEL = "offline"
 PROMPT_VERSION = f"offline-{VERSION}"
