@@ -294,7 +294,9 @@ def _centroid_preselect(candidates: list[_Sentence], limit: int) -> list[_Senten
     return sorted(scored[:limit], key=lambda s: s.position)
 
 
-_FRAGMENT_START = _wordset("or and but because which that so if then like than as to of for with whereas")
+_FRAGMENT_START = _wordset(
+    "or and but because which that so if then like than as to of for with whereas yet plus though although while"
+)
 
 
 def _complete(s: _Sentence) -> bool:
@@ -361,6 +363,13 @@ def _reported(s: _Sentence, transcript: Transcript, names: _NameIndex, k: int) -
     return f"{speaker[:1].upper() + speaker[1:]} {_REPORTING[k % len(_REPORTING)]} that {body}."
 
 
+_STILL_OPEN = re.compile(
+    r"\b(?:not (?:yet )?(?:decided|settled|sure yet|clear yet|agreed)|nothing is (?:decided|settled)|still open"
+    r"|open question|to be (?:decided|determined|confirmed)|undecided|haven't decided|hasn't been decided"
+    r"|(?:is|are) unclear)\b"
+)
+
+
 def _answered(s: _Sentence, transcript: Transcript) -> bool:
     """The next speaker's turn opens with a yes or a no."""
     for u in transcript.utterances[s.utterance + 1 : s.utterance + 3]:
@@ -383,16 +392,24 @@ def _open_question(
         if m is None or not topic_words & set(turn):
             continue
         aux, subject = m.group("aux").lower(), m.group("subject")
-        clause = (
-            f"{subject} {m.group('rest')}" if aux in ("do", "does", "did") else f"{subject} {aux} {m.group('rest')}"
-        )
-        if _answered(s, transcript):
-            continue
+        if _UNRESOLVED_START.match(subject) or subject.lower() in ("he", "she", "they", "i"):
+            continue  # "is it ...?", "is that the deal?": about something the note cannot name
+        # "do you use ...?" -> "you use ..."; "did we decide ...?" keeps its tense: "the team did decide ..."
+        clause = f"{subject} {m.group('rest')}" if aux in ("do", "does") else f"{subject} {aux} {m.group('rest')}"
+        if _answered(s, transcript) or re.search(r"\s(?:Do|Does|Did|Is|Are|Can|Will|So|And|But)\s", clause):
+            continue  # answered, or a restarted question that would not read as one clause
         resolved = third_person(clause, names.display(s.speaker), names.display(_addressee(s, transcript, names)))
         if resolved is None:
             continue
         resolved = "the" + resolved[3:] if resolved.startswith("The ") else resolved
         return f"Still open: whether {resolved}."
+    for s in sentences:  # else a statement that something is not settled yet
+        if s.is_question or not _STILL_OPEN.search(s.lower) or not _complete(s):
+            continue
+        text = _tidy(s.text).rstrip(".!")
+        resolved = third_person(text, names.display(s.speaker), names.display(_addressee(s, transcript, names)))
+        if resolved and not _UNRESOLVED_START.match(resolved) and len(resolved.split()) <= 30:
+            return f"Still open: {resolved[:1].lower() + resolved[1:] if resolved.startswith('The ') else resolved}."
     return None
 
 
@@ -1231,8 +1248,9 @@ def _decisions(sentences: Sequence[_Sentence], transcript: Transcript, names: _N
             continue
         quote = _cut_words(s.plain, len(lower[:cue_at].split()), MAX_EVIDENCE_WORDS)
         decision = Decision(text=text, evidence=quote)
-        if any(fuzz.token_set_ratio(d.text.lower(), text.lower()) >= 85 for _, _, d in found):
-            continue
+        terms = " ".join(_content(_words(text)))
+        if any(fuzz.token_set_ratio(" ".join(_content(_words(d.text))), terms) >= 80 for _, _, d in found):
+            continue  # the same decision said twice
         found.append((score + (s.position >= 0.5 * total), s.position, decision))
     words = sum(len(s.words) for s in sentences)
     cap = max(3, min(MAX_DECISIONS, words // 2500 + 3))
