@@ -463,7 +463,9 @@ def _compose_summary(
     parts += [line for _, line in sorted(chosen)]
     about = _decision_topics(decisions)
     if about:
-        count = "one decision" if len(decisions) == 1 else f"{len(decisions)} decisions"
+        spelled = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+        n = len(decisions)
+        count = "one decision" if n == 1 else f"{spelled[n - 1] if n <= 10 else n} decisions"
         parts.append(f"The team made {count}, on {_join_names(about)}.")
     question = _open_question(sentences, transcript, names, topics)
     if question:

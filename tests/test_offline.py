@@ -128,7 +128,7 @@ def test_summary_is_a_third_person_paragraph_without_quotes() -> None:
     assert "Mm-hmm" not in x.summary and "“" not in x.summary and " said:" not in x.summary
     assert x.summary.startswith("Alice Chen, Bob Marsh and Carol Diaz met")
     assert "The staging cluster now runs on the new database" in x.summary  # a fact, stated as one
-    assert "2 decisions" in x.summary  # what was decided, without repeating the Decisions list
+    assert "two decisions" in x.summary  # what was decided, without repeating the Decisions list
     assert not re.search(r"\b(?:I|we|you)\b", x.summary)
 
 
