@@ -38,12 +38,13 @@ def register(app: typer.Typer) -> None:
                 import rouge_score  # noqa: F401
             except ImportError:
                 raise ConfigError("eval needs rouge-score: pip install 'summarizer[eval]'") from None
-            from summarizer.evaluate import evaluate, format_table
+            from summarizer.evaluate import cases_in, evaluate, format_table
 
+            cases = cases_in(directory)  # a folder without references fails before any engine is set up
             extract, notice = build_extractor(vault, model, engine)
             if notice:
                 err(notice)
-            report = evaluate(directory, extract, progress=lambda case: err(f"  {case.case_id}"))
+            report = evaluate(cases, extract, progress=lambda case: err(f"  {case.case_id}"))
             typer.echo(report.model_dump_json(indent=2) if as_json else format_table(report))
             if report.overall.failed:
                 err(f"{report.overall.failed} of {report.overall.cases} case(s) failed (errors in full with --json)")

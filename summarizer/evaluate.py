@@ -312,6 +312,18 @@ def find_cases(path: Path) -> list[EvalCase]:
     return cases
 
 
+def cases_in(folder: Path) -> list[EvalCase]:
+    """`find_cases`, refusing a folder where no transcript has a reference (a usage error)."""
+    cases = find_cases(folder)
+    if not cases:
+        raise ConfigError(
+            f"no evaluation cases: no transcript here has a reference ({GOLDEN_REFERENCE} in a case "
+            f"folder, or <name>{_REFERENCE_SUFFIX} beside <name>.txt|.vtt|.srt|.json)",
+            folder,
+        )
+    return cases
+
+
 # --------------------------------------------------------------------------- metrics
 
 
@@ -663,14 +675,7 @@ def evaluate(
     the averages, rather than stopping the run.
     """
     if isinstance(cases, Path):
-        folder = cases
-        cases = find_cases(folder)
-        if not cases:
-            raise ConfigError(
-                f"no evaluation cases: no transcript here has a reference ({GOLDEN_REFERENCE} in a case "
-                f"folder, or <name>{_REFERENCE_SUFFIX} beside <name>.txt|.vtt|.srt|.json)",
-                folder,
-            )
+        cases = cases_in(cases)
     scorer = _rouge_scorer()
     results: list[CaseResult] = []
     for case in cases:

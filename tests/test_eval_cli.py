@@ -60,8 +60,8 @@ def test_a_folder_without_references_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "case" / "transcript.txt").write_text("Ann: I'll send the report tomorrow.\n", encoding="utf-8")
     result = cli("eval", tmp_path)
     assert result.exit_code == 2
-    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
-    assert str(tmp_path) in line and "no evaluation cases" in line
+    (line,) = result.stderr.splitlines()  # one line, before any engine notice
+    assert line.startswith("error:") and str(tmp_path) in line and "no evaluation cases" in line
     assert result.stdout == ""
 
 
