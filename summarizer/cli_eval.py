@@ -23,7 +23,10 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Run the engine over transcripts with references; print ROUGE, item precision/recall, grounding."""
+        """Run the engine over transcripts with references; print ROUGE, item P/R/F1, noise, grounding.
+
+        Exit 1 when a case failed, 2 when the folder holds no case with a reference.
+        """
         from summarizer.cli_common import err, run
 
         def action() -> None:
@@ -35,13 +38,17 @@ def register(app: typer.Typer) -> None:
                 import rouge_score  # noqa: F401
             except ImportError:
                 raise ConfigError("eval needs rouge-score: pip install 'summarizer[eval]'") from None
-            from summarizer.evaluate import evaluate, format_table
+            from summarizer.evaluate import cases_in, evaluate, format_table
 
+            cases = cases_in(directory)  # a folder without references fails before any engine is set up
             extract, notice = build_extractor(vault, model, engine)
             if notice:
                 err(notice)
-            report = evaluate(directory, extract, progress=lambda case: err(f"  {case.case_id}"))
+            report = evaluate(cases, extract, progress=lambda case: err(f"  {case.case_id}"))
             typer.echo(report.model_dump_json(indent=2) if as_json else format_table(report))
+            if report.overall.failed:
+                err(f"{report.overall.failed} of {report.overall.cases} case(s) failed (errors in full with --json)")
+                raise typer.Exit(1)
 
         run(action)
 
@@ -53,8 +60,10 @@ def build_extractor(
     from summarizer.config import load_settings
     from summarizer.engines import LLMEngine, OfflineEngine
     from summarizer.errors import ConfigError
-    from summarizer.pipeline import NO_MODEL_NOTICE
+    from summarizer.pipeline import NO_MODEL_NOTICE, resolve_vault
     from summarizer.prompting import PromptSet
+    from summarizer.store import Store
+    from summarizer.vault import Vault
 
     resolved = load_settings(vault, {"model": model})
     choice = engine or resolved.settings.engine
@@ -68,10 +77,18 @@ def build_extractor(
     if choice == "offline":
         chosen = OfflineEngine(resolved)
     else:
-        chosen = LLMEngine(resolved, PromptSet.load(vault))
+        # with a vault, remember which response format the server accepts, as summarise/inbox do
+        store = Store(Vault.open(resolve_vault(vault)).state_dir / "state.db") if vault or _env_vault() else None
+        chosen = LLMEngine(resolved, PromptSet.load(vault), log=store)
         chosen.model  # noqa: B018 - a clear error now rather than per case
 
     def extract(transcript: Transcript) -> ExtractionResult:
         return chosen.extract(transcript, label=transcript.source_name, candidates=[])
 
     return extract, notice
+
+
+def _env_vault() -> bool:
+    import os
+
+    return bool(os.environ.get("SUMMARIZER_VAULT"))

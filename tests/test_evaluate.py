@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from summarizer.errors import ModelError, SummarizerError
+from summarizer.errors import ConfigError, ModelError, SummarizerError
 from summarizer.evaluate import (
     EvalReport,
     evaluate,
@@ -18,6 +18,7 @@ from summarizer.evaluate import (
     lead_words,
     load_reference,
     match_items,
+    noise,
     parse_reference,
 )
 from summarizer.models import (
@@ -87,7 +88,7 @@ def test_golden_reference() -> None:
     assert ref.summary_source == "golden"
     assert ref.action_items == [
         "Bob will send the cutover plan to Acme Corp",
-        "Carol will update the runbook",
+        "Carol will update the cutover runbook",
         "Carol will draft the rollback checklist",
     ]
 
@@ -245,3 +246,143 @@ def test_offline_engine_over_test_data_beats_nothing_and_reports() -> None:
 def test_evaluate_accepts_a_directory() -> None:
     report = evaluate(DATA / "golden_standup", offline_result)
     assert [c.case_id for c in report.cases] == ["golden_standup"]
+
+
+# --------------------------------------------------------------------------- references the corpus has
+
+
+MINUTES = """Date: 2020-05-12
+Attendees: [PERSON1], [PERSON2], [PERSON3]
+Purpose of meeting: project status
+
+Summary
+- [PERSON1] reported the annotation tool is ready
+- The test set was reduced to 200 sentences
+
+Decisions
+- Use the smaller test set for the June evaluation
+
+Action items
+- [PERSON2] will send the evaluation script to everyone
+- [PERSON3] to book the GPU cluster for next week
+"""
+
+
+def test_elitr_minutes_are_a_reference() -> None:
+    ref = parse_reference({"minutes_text": MINUTES})
+    assert ref.summary_source == "elitr_minutes"
+    assert ref.summary and "annotation tool is ready" in ref.summary and "Attendees" not in ref.summary
+    assert ref.action_items == [
+        "[PERSON2] will send the evaluation script to everyone",
+        "[PERSON3] to book the GPU cluster for next week",
+    ]
+    assert ref.decisions == ["Use the smaller test set for the June evaluation"]
+
+
+def test_minutes_without_action_heading_score_no_actions() -> None:
+    ref = parse_reference({"minutes_text": "- They talked about the budget\n- Nothing else"})
+    assert ref.summary == "They talked about the budget Nothing else"
+    assert ref.action_items is None and ref.decisions is None  # not scored, rather than "none expected"
+
+
+def test_ami_problems_are_read() -> None:
+    ref = parse_reference({"ami_abstractive": {"abstract": ["A."], "problems": ["Whether to use one remote.", "NA"]}})
+    assert ref.problems == ["Whether to use one remote."]
+
+
+def test_a_minutes_file_beside_a_transcript_is_not_a_transcript(tmp_path: Path) -> None:
+    (tmp_path / "m1.reference.json").write_text(json.dumps({"minutes_text": MINUTES}), encoding="utf-8")
+    (tmp_path / "m1.txt").write_text("(PERSON1) Hello everyone.\n", encoding="utf-8")
+    (tmp_path / "m1.minutes.txt").write_text(MINUTES, encoding="utf-8")
+    (tmp_path / "golden").mkdir()
+    (tmp_path / "golden" / "reference.json").write_text(json.dumps({"summary": "s"}), encoding="utf-8")
+    (tmp_path / "golden" / "call.txt").write_text("A: hi\n", encoding="utf-8")
+    (tmp_path / "golden" / "minutes.txt").write_text("Minutes", encoding="utf-8")
+    (tmp_path / "golden" / "15-minutes standup.txt").write_text("A: hi\n", encoding="utf-8")
+    assert [c.case_id for c in find_cases(tmp_path)] == ["m1", "golden/15-minutes standup", "golden/call"]
+
+
+def test_evaluate_an_empty_folder_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("A: hi\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no evaluation cases"):
+        evaluate(tmp_path, offline_result)
+
+
+# --------------------------------------------------------------------------- tolerant, not loose
+
+
+def test_paraphrases_match_through_stems_and_synonyms() -> None:
+    m = match_items(
+        ["Decided to go with Marius's PR", "Take a look at the two PRs and merge them"],
+        ["Adopt Marius's SSZ engine API PR", "Review and merge hive#1587 and hive#1588 today"],
+    )
+    assert [(i, j) for i, j, _ in m.pairs] == [(0, 0), (1, 1)]
+
+
+def test_speaker_names_do_not_make_a_match() -> None:
+    """Who does a task is not what the task is: a shared role name alone must not pair two items."""
+    m = match_items(
+        ["E-mail the slides to User Interface"],
+        ["The user interface designer will work on technical functions."],
+        participants=["User Interface", "Project Manager"],
+    )
+    assert m.matched == 0
+
+
+def test_unrelated_items_sharing_one_word_stay_apart() -> None:
+    m = match_items(["Send the budget to finance"], ["Check the budget of the marketing campaign"])
+    assert m.matched == 0
+
+
+# --------------------------------------------------------------------------- noise
+
+
+def _extraction(**fields: object) -> MeetingExtraction:
+    base: dict[str, object] = {
+        "title": "t",
+        "meeting_date": None,
+        "note_type": "internal",
+        "account": None,
+        "account_category": None,
+        "participants": [],
+        "summary": "Ann and Ben met. The launch moved to June.",
+        "action_items": [],
+        "decisions": [],
+        "key_information": [],
+        "related": [],
+    }
+    return MeetingExtraction.model_validate(base | fields)
+
+
+def _task(text: str) -> ActionItem:
+    return ActionItem(text=text, owner="Ann", due=None, priority="none", evidence=text)
+
+
+def test_noise_figures_flag_what_a_reader_would_fix() -> None:
+    x = _extraction(
+        action_items=[
+            _task("Send you the brand assets"),  # "you": unresolved
+            _task("Add it later"),  # "it" before anything it could refer to; also short
+            _task("Type up the minutes and email them to the team"),  # "them" has an antecedent
+            _task("Share now the"),
+        ],
+        decisions=[Decision(text="Should we keep the domain?", evidence="x")],
+        key_information=["It is fixed because of the catalogue.", "The launch moved to June."],
+    )
+    n = noise(x)
+    assert n.items == 7
+    assert n.flagged["pronoun"] == [
+        "Send you the brand assets",
+        "Add it later",
+        "Should we keep the domain?",
+        "It is fixed because of the catalogue.",
+    ]
+    assert n.flagged["short"] == ["Add it later", "Share now the"]
+    assert n.flagged["question"] == ["Should we keep the domain?"]
+    assert n.flagged["duplicate"] == ["The launch moved to June."]  # repeats a summary sentence
+
+
+def test_offline_report_says_grounding_is_not_measured() -> None:
+    report = evaluate(find_cases(DATA), offline_result)
+    noise_table = format_table(report).split("\n\n")[1]
+    assert "n/a" in noise_table and "grounded" in noise_table
