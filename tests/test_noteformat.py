@@ -79,7 +79,7 @@ def test_a_renamed_and_reordered_template_regenerates_under_its_own_headings(
     assert headings(note) == EXPECTED  # never both Summary and Overview
     text = note.read_text(encoding="utf-8")
     assert OWN_LINE in text
-    assert "Dana Whitfield, Priya Raman and Marcus Oyelaran discussed" in text
+    assert "Dana Whitfield, Priya Raman and Marcus Oyelaran met" in text
     item = json.loads(result.stdout)["items"][0]
     assert item["status"] in ("done", "skipped")
 
