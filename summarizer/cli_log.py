@@ -73,7 +73,7 @@ def log(
         from rich.console import Console
 
         console = Console(file=sys.stdout, highlight=False)
-        _show(view, data, console)
+        _show(view, data, console, root.root)
 
     run_action(action)
 
@@ -201,8 +201,9 @@ def _model(row: dict[str, Any]) -> str:
     return " ".join(str(v) for v in (row.get("model"), row.get("prompt_version")) if v) or "-"
 
 
-def _columns(view: str, data: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str | None]]:
-    """Headers, cells and a per-row error (shown under the row) for one view."""
+def _columns(view: str, data: dict[str, Any], root: str) -> tuple[list[str], list[list[str]], list[str | None]]:
+    """Headers, cells and a per-row error (shown under the row) for one view; paths inside the
+    vault `root` are shown relative to it."""
     if view == "runs":
         heads = ["run", "started", "command", "outcome", "done/skipped/failed", "model", "calls", "tokens", "cost"]
         cells = [
@@ -226,7 +227,7 @@ def _columns(view: str, data: dict[str, Any]) -> tuple[list[str], list[list[str]
             [
                 _when(c["when"]),
                 f"#{c['run']}" if c["run"] is not None else "-",
-                c["label"] or "-",
+                (c["label"] or "-").removeprefix(root),
                 _model(c),
                 c["mode"] or "-",
                 _tokens(c),
@@ -252,11 +253,11 @@ def _columns(view: str, data: dict[str, Any]) -> tuple[list[str], list[list[str]
     return heads, cells, [i["error"] for i in data["items"]]
 
 
-def _show(view: str, data: dict[str, Any], console: Console) -> None:
+def _show(view: str, data: dict[str, Any], console: Console, root: Path) -> None:
     if view == "totals":
         _show_totals(data["totals"], console)
         return
-    heads, cells, errors = _columns(view, data)
+    heads, cells, errors = _columns(view, data, f"{root}/")
     if not cells:
         typer.echo("nothing logged (yet, or matching these filters)")
         return
@@ -270,8 +271,9 @@ def _show(view: str, data: dict[str, Any], console: Console) -> None:
             table.add_column(head, justify="right" if right else "left", overflow="fold")
         for row, error in zip(cells, errors, strict=True):
             table.add_row(*(Text(c) for c in row))
-            if error:
-                table.add_row("", "", Text(error, style="red"), *[""] * (len(heads) - 3))
+            if error:  # under the widest column: the transcript (or item, or command)
+                at = {"items": 3, "calls": 2}.get(view, 2)
+                table.add_row(*[""] * at, Text(error, style="red"), *[""] * (len(heads) - at - 1))
         console.print(table)
         return
     widths = [max(len(row[n]) for row in cells) for n in range(len(heads))]
