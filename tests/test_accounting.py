@@ -235,3 +235,29 @@ def test_regenerate_counts_the_calls_of_notes_that_failed(tmp_path: Path, model_
     for name, item in by_name.items():
         assert as_tuple(item["usage"]) == logged(vault, run, name)
     assert state(vault, "SELECT command, failed FROM runs WHERE id = ?", (run,)) == [("regenerate", 1)]
+    logged_items = json.loads(cli("log", "--vault", vault, "--run", str(run), "--json").stdout)["items"]
+    assert sorted(i["note"] for i in logged_items) == sorted(by_name)
+    assert all(i["transcript"].startswith("Inbox/_archive/") for i in logged_items)  # from the note's record
+
+
+def test_a_batch_result_for_a_file_gone_from_the_inbox_is_in_the_totals_apart(
+    tmp_path: Path, model_env: FakeOpenAI
+) -> None:
+    files = {f"2026-03-0{i} - {t}.txt": meeting(t) for i, t in enumerate(["kiwi", "fig"], 1)}
+    vault = inbox_vault(tmp_path / "vault", files)
+    model_env.default = fo.responder(good)
+    assert cli("inbox", "--vault", vault, "--batch").exit_code == 0
+    model_env.complete_batches()
+    (vault / "Inbox" / "2026-03-02 - fig.txt").unlink()  # the person deleted it meanwhile
+
+    result = cli("inbox", "--vault", vault, "--collect", "--json")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    (item,) = report["items"]
+    assert item["usage"]["calls"] == 1
+    assert report["unattributed"]["calls"] == 1
+    assert report["totals"]["calls"] == 2 == logged(vault, report["run"])[0]
+    assert report["totals"]["cost"] == pytest.approx(2 * (1000 + 200) / 1e6 / 2, abs=1e-6)
+    table = cli("log", "--vault", vault, "--calls", "--run", str(report["run"]), "--json")
+    assert len(json.loads(table.stdout)["calls"]) == 2
