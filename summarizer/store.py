@@ -22,7 +22,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from summarizer.errors import ConfigError
 from summarizer.models import ExtractionResult, Usage
@@ -522,10 +522,10 @@ class Store:
         params_item: tuple[int | str, ...] = params
         if item is not None:
             where, params_item = "WHERE run_id = ? AND item = ?", (run_id, item)
-        return _usage(*self._rows(f"SELECT {_USAGE_SUMS} FROM calls {where}", params_item)[0])
+        return _usage(*self._rows(f"SELECT {_SUMS} FROM calls c {where}", params_item)[0])
 
     def run_usage_by_item(self, run_id: int) -> dict[str | None, Usage]:
-        rows = self._rows(f"SELECT item, {_USAGE_SUMS} FROM calls WHERE run_id = ? GROUP BY item", (run_id,))
+        rows = self._rows(f"SELECT item, {_SUMS} FROM calls c WHERE run_id = ? GROUP BY item", (run_id,))
         return {r[0]: _usage(*r[1:]) for r in rows}
 
     def run_finish(self, run_id: int, status: str, counts: dict[str, int], error: str | None = None) -> None:
@@ -553,7 +553,7 @@ class Store:
         )
         rows = self._rows(
             f"""SELECT r.id, r.command, r.started, r.finished, r.engine, r.model, r.prompt_version, r.status,
-                    r.done, r.skipped, r.failed, r.error, {_USAGE_SUMS_OF.format(t="c")}
+                    r.done, r.skipped, r.failed, r.error, {_SUMS}
                 FROM runs r LEFT JOIN calls c ON c.run_id = r.id {where}
                 GROUP BY r.id ORDER BY r.id DESC{query.limit_sql()}""",
             params,
@@ -570,11 +570,11 @@ class Store:
         rows = self._rows(
             f"""SELECT ri.run_id, ri.ts, r.command, ri.item, COALESCE(ri.transcript, n.source_ref), ri.note,
                     r.engine, COALESCE(u.model, r.model), COALESCE(u.prompt_version, r.prompt_version),
-                    ri.status, ri.detail, ri.error, u.calls, u.prompt, u.cached, u.completion, u.cost
+                    ri.status, ri.detail, ri.error, u.n_calls, u.prompt, u.cached, u.completion, u.cost
                 FROM run_items ri JOIN runs r ON r.id = ri.run_id
                 LEFT JOIN notes n ON n.note_path = ri.note
                 LEFT JOIN (SELECT run_id, item, MAX(model) AS model, MAX(prompt_version) AS prompt_version,
-                               {_USAGE_SUMS_NAMED} FROM calls WHERE run_id IS NOT NULL GROUP BY run_id, item) u
+                               {_SUMS} FROM calls c WHERE run_id IS NOT NULL GROUP BY run_id, item) u
                        ON u.run_id = ri.run_id AND u.item = ri.item
                 {where} ORDER BY ri.id DESC{query.limit_sql()}""",
             params,
@@ -582,13 +582,7 @@ class Store:
         return [LogItem(*(*r[:12], _usage(*r[12:]))) for r in rows]
 
     def log_calls(self, query: LogQuery) -> list[CallRow]:
-        where, params = query.where(
-            since="c.ts",
-            note="EXISTS (SELECT 1 FROM run_items ri WHERE ri.run_id = c.run_id AND ri.item = c.item "
-            "AND ri.note LIKE ? ESCAPE '\\')",
-            failed="c.error IS NOT NULL",
-            run="c.run_id",
-        )
+        where, params = query.where(**_CALL_FILTERS)
         rows = self._rows(
             f"""SELECT c.id, c.ts, c.run_id, COALESCE(c.item, c.label), c.label, c.model, c.mode, c.prompt_version,
                     c.error, 1, COALESCE(c.prompt_tokens, 0), COALESCE(c.cached_tokens, 0),
@@ -598,36 +592,32 @@ class Store:
         )
         return [CallRow(*(*r[:9], _usage(*r[9:]))) for r in rows]
 
-    def log_totals(self, query: LogQuery, by: str) -> list[tuple[str, Usage]]:
+    def log_totals(self, query: LogQuery, by: Literal["day", "model"]) -> list[tuple[str, Usage]]:
         """Calls summed per UTC day ("day") or per model ("model"), largest key first."""
         key = {"day": "substr(c.ts, 1, 10)", "model": "COALESCE(c.model, '?')"}[by]
-        where, params = query.where(
-            since="c.ts",
-            note="EXISTS (SELECT 1 FROM run_items ri WHERE ri.run_id = c.run_id AND ri.item = c.item "
-            "AND ri.note LIKE ? ESCAPE '\\')",
-            failed="c.error IS NOT NULL",
-            run="c.run_id",
-        )
+        where, params = query.where(**_CALL_FILTERS)
         order = "DESC" if by == "day" else "ASC"
         rows = self._rows(
-            f"SELECT {key} AS k, {_USAGE_SUMS_OF.format(t='c')} FROM calls c {where} GROUP BY k ORDER BY k {order}",
+            f"SELECT {key} AS k, {_SUMS} FROM calls c {where} GROUP BY k ORDER BY k {order}",
             params,
         )
         return [(str(r[0]), _usage(*r[1:])) for r in rows]
 
 
-_USAGE_SUMS_OF = (
-    "COUNT({t}.id), COALESCE(SUM({t}.prompt_tokens), 0), COALESCE(SUM({t}.cached_tokens), 0), "
-    "COALESCE(SUM({t}.completion_tokens), 0), SUM({t}.cost)"
+# Usage summed over the calls `c`: one call per logged row (a failed request is a call too).
+_SUMS = (
+    "COUNT(c.id) AS n_calls, COALESCE(SUM(c.prompt_tokens), 0) AS prompt, "
+    "COALESCE(SUM(c.cached_tokens), 0) AS cached, COALESCE(SUM(c.completion_tokens), 0) AS completion, "
+    "SUM(c.cost) AS cost"
 )
-_USAGE_SUMS = (
-    "COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(cached_tokens), 0), "
-    "COALESCE(SUM(completion_tokens), 0), SUM(cost)"
-)
-_USAGE_SUMS_NAMED = (
-    "COUNT(*) AS calls, COALESCE(SUM(prompt_tokens), 0) AS prompt, COALESCE(SUM(cached_tokens), 0) AS cached, "
-    "COALESCE(SUM(completion_tokens), 0) AS completion, SUM(cost) AS cost"
-)
+# How the log's filters apply to calls `c`: a note is matched through the run item the call was for.
+_CALL_FILTERS = {
+    "since": "c.ts",
+    "note": "EXISTS (SELECT 1 FROM run_items ri WHERE ri.run_id = c.run_id AND ri.item = c.item "
+    "AND ri.note LIKE ? ESCAPE '\\')",
+    "failed": "c.error IS NOT NULL",
+    "run": "c.run_id",
+}
 
 
 def _usage(calls: Any, prompt: Any, cached: Any, completion: Any, cost: Any) -> Usage:

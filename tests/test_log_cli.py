@@ -74,6 +74,9 @@ def test_filters_failed_note_since_and_count(history: Path) -> None:
     kiwi = log_json(history, "--note", "Kiwi")["items"]
     assert len(kiwi) == 1 and "kiwi" in kiwi[0]["transcript"]
     assert log_json(history, "--note", "%")["items"] == []  # matched literally, not as a wildcard
+    (kiwi_call,) = log_json(history, "--calls", "--note", "Kiwi")["calls"]
+    assert "kiwi" in kiwi_call["item"]
+    assert log_json(history, "--totals", "--note", "Kiwi")["totals"]["total"]["calls"] == 1
 
     assert len(log_json(history, "-n", "2")["items"]) == 2
     assert len(log_json(history, "-n", "0")["items"]) == 5
