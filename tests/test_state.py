@@ -57,6 +57,9 @@ def test_an_older_state_db_is_kept_then_upgraded_and_every_command_works_on_it(
             ("Inbox/old.txt",)
         ]
         assert db.execute("SELECT count(*) FROM notes").fetchone()[0] == 2
+        # Layout 4's runs: the summarise just made is recorded, whatever layout the file had.
+        assert ("summarise", "done") in db.execute("SELECT command, status FROM runs").fetchall()
+        assert {r[1] for r in db.execute("PRAGMA table_info(calls)")} >= {"run_id", "item"}
     # Every shipped layout predates the version stamp: each is recognised by its tables, and one
     # that needs upgrading is kept first.
     copies = sorted(p.name for p in (vault / ".summarizer").glob("state.db.bak-*"))
