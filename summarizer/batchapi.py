@@ -224,13 +224,19 @@ def _collect_one(pipeline: Pipeline, client: Any, row: BatchRow, crash: CrashPoi
         item = items.pop(custom_id, None) if isinstance(custom_id, str) else None
         if item is None:
             continue  # not ours, or already collected by an interrupted run
+        prices = pipeline.resolved.settings.prices
+        # Each result line is a call made (and billed, when it has usage): logged for its transcript.
+        call = {"label": item.inbox_path or item.custom_id, "model": row.model, "mode": "batch"}
+        call.update(endpoint=_provider(pipeline).base_url, prompt_version=row.prompt_version)
         try:
-            result = parse_line(line, row, pipeline.resolved.settings.prices)
+            result = parse_line(line, row, prices)
         except ValueError as err:
             failed[item.custom_id] = str(err)
+            store.log_call({**call, **line_usage(line, row, prices).model_dump(), "error": str(err)})
             continue
         store.cache_extraction(item.cache_key, item.transcript_hash, result)
         store.batch_item_collected(token, item.custom_id, result.usage)
+        store.log_call({**call, **result.usage.model_dump(), "response": result.extraction.model_dump_json()})
         ok += 1
         crash.hit("batch-mid-collect")
     for custom_id, error in failed.items():
@@ -246,8 +252,6 @@ def _collect_one(pipeline: Pipeline, client: Any, row: BatchRow, crash: CrashPoi
 def parse_line(line: dict[str, Any], batch: BatchRow, prices: Any = None) -> ExtractionResult:
     """One output line -> a validated extraction; ValueError says why a line is unusable."""
     from openai.types.chat import ChatCompletion
-
-    from summarizer.pricing import estimate_cost
 
     if line.get("error"):
         raise ValueError(f"request failed: {line['error']}")
@@ -267,20 +271,28 @@ def parse_line(line: dict[str, Any], batch: BatchRow, prices: Any = None) -> Ext
         extraction = MeetingExtraction.model_validate_json(choice.message.content)
     except ValidationError as err:
         raise ValueError(f"the answer does not match the schema: {err.error_count()} problem(s)") from err
-    usage = Usage(calls=1)
-    if completion.usage is not None:
-        details = completion.usage.prompt_tokens_details
-        cached = (details.cached_tokens or 0) if details is not None else 0
-        prompt, out = completion.usage.prompt_tokens, completion.usage.completion_tokens
-        cost = estimate_cost(batch.model, prompt, out, cached, prices, batch=True)
-        usage = Usage(calls=1, prompt_tokens=prompt, cached_tokens=cached, completion_tokens=out, cost=cost)
     return ExtractionResult(
         extraction=extraction,
         engine=batch.engine,
         model=batch.model,
         prompt_version=batch.prompt_version,
-        usage=usage,
+        usage=line_usage(line, batch, prices),
     )
+
+
+def line_usage(line: dict[str, Any], batch: BatchRow, prices: Any = None) -> Usage:
+    """What one result line used and costs (at the batch price); nothing when it says nothing."""
+    from summarizer.pricing import estimate_cost
+
+    body = (line.get("response") or {}).get("body")
+    raw = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(raw, dict):
+        return Usage(calls=1)
+    details = raw.get("prompt_tokens_details")
+    cached = int((details.get("cached_tokens") if isinstance(details, dict) else 0) or 0)
+    prompt, out = int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0)
+    cost = estimate_cost(batch.model, prompt, out, cached, prices, batch=True)
+    return Usage(calls=1, prompt_tokens=prompt, cached_tokens=cached, completion_tokens=out, cost=cost)
 
 
 def _batch_errors(batch: Any) -> str | None:

@@ -97,7 +97,8 @@ def summarise(
             if dry_run:
                 _dry_run(pipeline, path, meeting_date)
                 return
-            outcome = pipeline.summarise(
+            outcome = _summarise_logged(
+                pipeline,
                 path,
                 date=meeting_date,
                 out=out_path,
@@ -137,6 +138,33 @@ def summarise(
 
 
 app.command("summarize", hidden=True)(summarise)
+
+
+def _summarise_logged(pipeline: Any, path: Path, **options: Any) -> Any:
+    """`Pipeline.summarise` as a recorded run: its usage is every call logged for the transcript,
+    and a failure says what the calls made for it cost before the error line."""
+    from summarizer.errors import SummarizerError
+    from summarizer.runlog import RunLedger
+    from summarizer.runner import ItemResult, RunReport
+
+    ledger = RunLedger.begin(pipeline.store, "summarise", pipeline.engine)
+    key = str(path)  # the label the pipeline makes its calls under
+    transcript = pipeline.vault.relative(path)
+    try:
+        outcome = pipeline.summarise(path, **options)
+    except SummarizerError as error:
+        failed = ledger.item(key, ItemResult(path.name, "failed", error=str(error)), transcript=transcript)
+        ledger.finish(RunReport([failed]))
+        if failed.usage.calls:
+            used = pipeline.engine
+            err(f"{used.name} {used.model}, prompts {used.prompt_version}: {format_usage(failed.usage)}")
+        raise
+    note = pipeline.vault.relative(outcome.note_path) if outcome.note_path else None
+    detail = "from the cache, no call" if outcome.cached else ""
+    done = ledger.item(key, ItemResult(path.name, "done", detail), transcript=transcript, note=note)
+    outcome.usage = done.usage
+    ledger.finish(RunReport([done]))
+    return outcome
 
 
 def _dry_run(pipeline: Any, path: Path, date: dt.date | None) -> None:
@@ -198,9 +226,9 @@ def config(vault: VaultOpt = None, model: ModelOpt = None) -> None:
 # load, and never this module: their shared helpers are in `cli_common`).
 __all__ = ["app", "err", "flags", "format_usage", "main", "parse_date_option", "run"]
 # --- command registrations ---
-from summarizer import cli_doctor, cli_eval, cli_inbox, cli_regenerate  # noqa: E402
+from summarizer import cli_doctor, cli_eval, cli_inbox, cli_log, cli_regenerate  # noqa: E402
 
-for _module in (cli_inbox, cli_regenerate, cli_eval, cli_doctor):
+for _module in (cli_inbox, cli_regenerate, cli_eval, cli_log, cli_doctor):
     _module.register(app)
 
 

@@ -137,6 +137,7 @@ def _run(
     from rich.console import Console
 
     from summarizer.regenerate import Regenerator, select_notes
+    from summarizer.runlog import RunLedger
     from summarizer.runner import ItemResult, Runner, make_display, render_table
 
     chosen = select_notes(
@@ -170,8 +171,23 @@ def _run(
         )
 
     workers = 1 if render_only else pipeline.resolved.settings.concurrency
-    runner = Runner(one, pipeline.vault.relative, workers=workers, display=make_display(console, sys.stderr))
-    report = runner.run(chosen)
+    # A run that writes is recorded (`summarizer log`); each note's usage is what its calls logged.
+    ledger = None if dry_run else RunLedger.begin(pipeline.store, "regenerate", pipeline.engine)
+    rel = pipeline.vault.relative  # the label each note's calls are made under
+
+    def account(path: Path, result: ItemResult) -> None:
+        if ledger is not None:
+            ledger.item(rel(path), result, note=rel(path))
+
+    runner = Runner(one, rel, workers=workers, display=make_display(console, sys.stderr), account=account)
+    try:
+        report = runner.run(chosen)
+    except BaseException as error:
+        if ledger is not None:
+            ledger.finish(None, error=" ".join(str(error).split()) or type(error).__name__)
+        raise
+    if ledger is not None:
+        ledger.finish(report)
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
     else:

@@ -25,6 +25,7 @@ from summarizer.inbox_journal import CRASH_ENV, CrashPoints, Recovery, sha
 from summarizer.inbox_scan import Candidate, InboxOptions, Scan, file_hash, scan_inbox
 from summarizer.models import Usage
 from summarizer.modelseam import RateLimitedError
+from summarizer.runlog import RunLedger
 from summarizer.runner import AdaptiveLimiter, Display, ItemResult, ProgressFn, Runner, RunReport
 from summarizer.store import JournalRow, now
 from summarizer.templatesets import catalogue_for, for_transcript
@@ -74,6 +75,7 @@ class InboxRun:
         self.recovery = Recovery(pipeline, self.archiver, self.crash)
         self._primary_done: dict[str, threading.Event] = {}
         self._firsts: set[int] = set()
+        self.ledger: RunLedger | None = None  # set for a run that may call the model (not a dry run)
 
     def scan(self) -> Scan:
         ignore = self.store.note_paths_under(self.inbox_rel)
@@ -168,9 +170,8 @@ class InboxRun:
         archive_rel = self.archiver.rel(archive)
         result, cached = self._extract(c, transcript, progress)
         engine = pipeline.engine
-        usage = Usage() if cached else result.usage
-        if cached:
-            usage = self.store.batch_usage(c.content_hash) or usage
+        # What this run's call log holds for the transcript: a batch result collected above included.
+        usage = self.ledger.usage(c.rel) if self.ledger else (Usage() if cached else result.usage)
         # One draft, from the extraction chosen above: the vault index may change meanwhile (another
         # worker's stub notes), and a new cache key would mean a second paid call.
         draft = pipeline.draft(transcript, result, archive_rel, source=c.path, cached=cached)
@@ -288,6 +289,7 @@ def run_inbox(
         pipeline = Pipeline.open(
             vault.root, flags, engine=options.engine, observers=[limiter], wrappers=[limiter.wrap]
         )
+        ledger: RunLedger | None = None
         try:
             catalogue_for(pipeline)  # template-set rules checked before any call
             for line in pipeline.notices:
@@ -295,6 +297,9 @@ def run_inbox(
             workers = pipeline.resolved.settings.concurrency
             limiter.resize(workers)
             run = InboxRun(pipeline, options)
+            if not options.dry_run:
+                command = "inbox --batch" if options.batch else "inbox --collect" if options.collect else "inbox"
+                ledger = run.ledger = RunLedger.begin(pipeline.store, command, pipeline.engine)
             # A dry run changes nothing, not even to finish an interrupted run: it lists what would be.
             recovering = run.recovery.would_recover() if options.dry_run else []
             for line in [] if options.dry_run else run.recovery.recover():
@@ -325,7 +330,10 @@ def run_inbox(
                 fn = run.dry_run if options.dry_run else run.process
                 # Twice as many workers as request slots: while the limiter's slots are busy, the
                 # spare workers read, plan and write notes, so no slot waits for CPU work.
-                runner: Runner[Candidate] = Runner(fn, lambda c: c.name, workers=2 * workers, display=display)
+                account = None if ledger is None else (lambda c, r: ledger.item(c.rel, r, transcript=c.rel))
+                runner: Runner[Candidate] = Runner(
+                    fn, lambda c: c.name, workers=2 * workers, display=display, account=account
+                )
                 report = runner.run(ordered)
             report.results = [*recovering, *scan.skipped, *report.results]
             report.wall_seconds = time.perf_counter() - started
@@ -340,6 +348,12 @@ def run_inbox(
                 limiter=limiter.snapshot(),
             )
             report.extra = {**extra, **report.extra}
+            if ledger is not None:
+                ledger.finish(report)
             return report
+        except BaseException as error:
+            if ledger is not None:
+                ledger.finish(None, error=" ".join(str(error).split()) or type(error).__name__)
+            raise
         finally:
             pipeline.close()

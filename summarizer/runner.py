@@ -208,13 +208,15 @@ class RunReport:
     results: list[ItemResult] = field(default_factory=list)
     wall_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def count(self, status: Status) -> int:
-        return sum(r.status == status for r in self.results)
+    other: Usage = field(default_factory=Usage)  # calls of the run logged for none of its items
 
     @property
     def usage(self) -> Usage:
-        return sum((r.usage for r in self.results), Usage())
+        """Every item's calls, plus those logged for none of them: what the call log holds for the run."""
+        return sum((r.usage for r in self.results), self.other)
+
+    def count(self, status: Status) -> int:
+        return sum(r.status == status for r in self.results)
 
     @property
     def exit_code(self) -> int:
@@ -233,6 +235,7 @@ class RunReport:
                 "cost": None if usage.cost is None else round(usage.cost, 6),
                 "wall_seconds": round(self.wall_seconds, 3),
             },
+            **({"unattributed": self.other.model_dump()} if self.other.calls else {}),
             **self.extra,
             "items": [r.to_dict() for r in self.results],
         }
@@ -269,6 +272,13 @@ def render_table(report: RunReport, console: Console, title: str = "Run") -> Non
             format_cost(u.cost) if u.calls else "-",
         )
     console.print(table)
+    o = report.other
+    if o.calls:
+        console.print(
+            f"{o.calls} call(s) for no item above (tokens {o.prompt_tokens}/{o.cached_tokens}/"
+            f"{o.completion_tokens}, {format_cost(o.cost)}) are in the totals",
+            highlight=False,
+        )
     u = report.usage
     console.print(
         f"done {report.count('done')} · skipped {report.count('skipped')} · failed {report.count('failed')} · "
@@ -428,12 +438,16 @@ def make_display(console: Console, plain_stream: IO[str]) -> Display:
 
 @dataclass
 class Runner(Generic[T]):
-    """Call `fn(item, progress)` for each item with `workers` threads and collect the results."""
+    """Call `fn(item, progress)` for each item with `workers` threads and collect the results.
+
+    `account(item, result)`, when given, runs on each result (failed ones included) before it is
+    shown: the command's run ledger sets the item's usage from the call log and records it."""
 
     fn: Callable[[T, ProgressFn], ItemResult]
     name_of: Callable[[T], str]
     workers: int = 4
     display: Display | None = None
+    account: Callable[[T, ItemResult], object] | None = None
 
     def run(self, items: Sequence[T]) -> RunReport:
         start = time.perf_counter()
@@ -453,6 +467,8 @@ class Runner(Generic[T]):
             except Exception as error:  # one bad item must not stop the others
                 result = ItemResult(name, "failed", error=" ".join(str(error).split()) or type(error).__name__)
             result.seconds = time.perf_counter() - began
+            if self.account is not None:
+                self.account(item, result)
             results[index] = result
             if display is not None:
                 display.finish(result)

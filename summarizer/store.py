@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from summarizer.errors import ConfigError
 from summarizer.models import ExtractionResult, Usage
@@ -36,6 +37,16 @@ JOURNAL_COLUMNS = (
 )
 _JOURNAL_SETTABLE = frozenset({"status", "note_path", "note_sha", "archive_path", "error", "done_at"})
 _BATCH_SETTABLE = frozenset({"batch_id", "input_file_id", "status", "error"})
+
+
+# What an engine appends to an item's label for the calls it makes for it ("(part 2/5)", "(merge)",
+# possibly more): a call's item is its label without these. Labels are paths ending in a suffix.
+_LABEL_SUFFIXES = re.compile(r"(?: \([^()]*\))+$")
+
+
+def item_of(label: str | None) -> str | None:
+    """The transcript or note a call was for, from the label it was made under."""
+    return _LABEL_SUFFIXES.sub("", label) if label else label
 
 
 def now() -> str:
@@ -104,6 +115,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.run_id: int | None = None  # the command run the calls logged from now on belong to
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         try:
@@ -200,9 +212,10 @@ class Store:
             *("prompt_tokens", "cached_tokens", "completion_tokens", "cost", "response", "error"),
         ]
         values = [record.get(c) for c in columns]
+        item = record.get("item") or item_of(record.get("label"))
         self._rows(
-            f"INSERT INTO calls (ts, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
-            (now(), *values),
+            f"INSERT INTO calls (ts, run_id, item, {', '.join(columns)}) VALUES (?, ?, ?{', ?' * len(columns)})",
+            (now(), self.run_id, item, *values),
         )
 
     # ---------------------------------------------------------------- extraction cache
@@ -395,20 +408,6 @@ class Store:
         """Contents that went into any batch (what `--collect` processes)."""
         return {str(r[0]) for r in self._rows("SELECT DISTINCT content_hash FROM inbox_batch_items")}
 
-    def batch_usage(self, content_hash: str) -> Usage | None:
-        """What the batch charged for this content's extraction."""
-        rows = self._rows(
-            """SELECT prompt_tokens, cached_tokens, completion_tokens, cost FROM inbox_batch_items
-               WHERE content_hash = ? AND status = 'collected' ORDER BY updated DESC LIMIT 1""",
-            (content_hash,),
-        )
-        if not rows:
-            return None
-        prompt, cached, completion, cost = rows[0]
-        return Usage(
-            calls=1, prompt_tokens=prompt or 0, cached_tokens=cached or 0, completion_tokens=completion or 0, cost=cost
-        )
-
     def collected_result(self, content_hash: str) -> ExtractionResult | None:
         """The extraction a batch returned for this content, by the cache key stored at submission."""
         rows = self._rows(
@@ -483,3 +482,236 @@ class Store:
                 "WHERE token = ? AND custom_id = ?",
                 (error, now(), token, custom_id),
             )
+
+    # ---------------------------------------------------------------- runs: what each command did, and what it cost
+
+    def run_begin(self, command: str, engine: str | None, model: str | None, prompt_version: str | None) -> int:
+        """Record a command run; calls logged through this store from now on belong to it."""
+        with self._lock:
+            cursor = self._db.execute(
+                """INSERT INTO runs (command, started, engine, model, prompt_version, status)
+                   VALUES (?, ?, ?, ?, ?, 'running')""",
+                (command, now(), engine, model, prompt_version),
+            )
+            self.run_id = int(cursor.lastrowid or 0)
+            return self.run_id
+
+    def run_item(
+        self,
+        run_id: int,
+        item: str,
+        *,
+        name: str,
+        status: str,
+        transcript: str | None = None,
+        note: str | None = None,
+        detail: str | None = None,
+        error: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """What the run did to one item (its cost is what the calls logged for it say)."""
+        self._rows(
+            """INSERT INTO run_items (run_id, item, name, transcript, note, status, detail, error, seconds, ts)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (run_id, item, name, transcript, note, status, detail or None, error, seconds, now()),
+        )
+
+    def run_usage(self, run_id: int, item: str | None = None) -> Usage:
+        """Every call logged for the run (or for one of its items): failed ones, repairs and retries included."""
+        where, params = "WHERE run_id = ?", (run_id,)
+        params_item: tuple[int | str, ...] = params
+        if item is not None:
+            where, params_item = "WHERE run_id = ? AND item = ?", (run_id, item)
+        return _usage(*self._rows(f"SELECT {_SUMS} FROM calls c {where}", params_item)[0])
+
+    def run_usage_by_item(self, run_id: int) -> dict[str | None, Usage]:
+        rows = self._rows(f"SELECT item, {_SUMS} FROM calls c WHERE run_id = ? GROUP BY item", (run_id,))
+        return {r[0]: _usage(*r[1:]) for r in rows}
+
+    def run_finish(self, run_id: int, status: str, counts: dict[str, int], error: str | None = None) -> None:
+        """Close the run: its outcome counts, and its totals as the call log has them."""
+        usage = self.run_usage(run_id)
+        self._rows(
+            """UPDATE runs SET finished = ?, status = ?, done = ?, skipped = ?, failed = ?, calls = ?,
+                   prompt_tokens = ?, cached_tokens = ?, completion_tokens = ?, cost = ?, error = ? WHERE id = ?""",
+            (
+                *(now(), status, counts.get("done", 0), counts.get("skipped", 0), counts.get("failed", 0)),
+                *(usage.calls, usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.cost),
+                *(error, run_id),
+            ),
+        )
+        if self.run_id == run_id:
+            self.run_id = None
+
+    # ---------------------------------------------------------------- the log (`summarizer log`), newest first
+
+    def log_runs(self, query: LogQuery) -> list[RunRow]:
+        where, params = query.where(
+            since="r.started",
+            note="EXISTS (SELECT 1 FROM run_items ri WHERE ri.run_id = r.id AND ri.note LIKE ? ESCAPE '\\')",
+            failed="(r.failed > 0 OR r.status NOT IN ('done', 'running'))",
+        )
+        rows = self._rows(
+            f"""SELECT r.id, r.command, r.started, r.finished, r.engine, r.model, r.prompt_version, r.status,
+                    r.done, r.skipped, r.failed, r.error, {_SUMS}
+                FROM runs r LEFT JOIN calls c ON c.run_id = r.id {where}
+                GROUP BY r.id ORDER BY r.id DESC{query.limit_sql()}""",
+            params,
+        )
+        return [RunRow(*(*r[:12], _usage(*r[12:]))) for r in rows]
+
+    def log_items(self, query: LogQuery) -> list[LogItem]:
+        where, params = query.where(
+            since="ri.ts",
+            note="ri.note LIKE ? ESCAPE '\\'",
+            failed="ri.status = 'failed'",
+            run="ri.run_id",
+        )
+        rows = self._rows(
+            f"""SELECT ri.run_id, ri.ts, r.command, ri.item, COALESCE(ri.transcript, n.source_ref), ri.note,
+                    r.engine, COALESCE(u.model, r.model), COALESCE(u.prompt_version, r.prompt_version),
+                    ri.status, ri.detail, ri.error, u.n_calls, u.prompt, u.cached, u.completion, u.cost
+                FROM run_items ri JOIN runs r ON r.id = ri.run_id
+                LEFT JOIN notes n ON n.note_path = ri.note
+                LEFT JOIN (SELECT run_id, item, MAX(model) AS model, MAX(prompt_version) AS prompt_version,
+                               {_SUMS} FROM calls c WHERE run_id IS NOT NULL GROUP BY run_id, item) u
+                       ON u.run_id = ri.run_id AND u.item = ri.item
+                {where} ORDER BY ri.id DESC{query.limit_sql()}""",
+            params,
+        )
+        return [LogItem(*(*r[:12], _usage(*r[12:]))) for r in rows]
+
+    def log_calls(self, query: LogQuery) -> list[CallRow]:
+        where, params = query.where(**_CALL_FILTERS)
+        rows = self._rows(
+            f"""SELECT c.id, c.ts, c.run_id, COALESCE(c.item, c.label), c.label, c.model, c.mode, c.prompt_version,
+                    c.error, 1, COALESCE(c.prompt_tokens, 0), COALESCE(c.cached_tokens, 0),
+                    COALESCE(c.completion_tokens, 0), c.cost
+                FROM calls c {where} ORDER BY c.id DESC{query.limit_sql()}""",
+            params,
+        )
+        return [CallRow(*(*r[:9], _usage(*r[9:]))) for r in rows]
+
+    def log_totals(self, query: LogQuery, by: Literal["day", "model"]) -> list[tuple[str, Usage]]:
+        """Calls summed per UTC day ("day") or per model ("model"), largest key first."""
+        key = {"day": "substr(c.ts, 1, 10)", "model": "COALESCE(c.model, '?')"}[by]
+        where, params = query.where(**_CALL_FILTERS)
+        order = "DESC" if by == "day" else "ASC"
+        rows = self._rows(
+            f"SELECT {key} AS k, {_SUMS} FROM calls c {where} GROUP BY k ORDER BY k {order}",
+            params,
+        )
+        return [(str(r[0]), _usage(*r[1:])) for r in rows]
+
+
+# Usage summed over the calls `c`: one call per logged row (a failed request is a call too).
+_SUMS = (
+    "COUNT(c.id) AS n_calls, COALESCE(SUM(c.prompt_tokens), 0) AS prompt, "
+    "COALESCE(SUM(c.cached_tokens), 0) AS cached, COALESCE(SUM(c.completion_tokens), 0) AS completion, "
+    "SUM(c.cost) AS cost"
+)
+# How the log's filters apply to calls `c`: a note is matched through the run item the call was for.
+_CALL_FILTERS = {
+    "since": "c.ts",
+    "note": "EXISTS (SELECT 1 FROM run_items ri WHERE ri.run_id = c.run_id AND ri.item = c.item "
+    "AND ri.note LIKE ? ESCAPE '\\')",
+    "failed": "c.error IS NOT NULL",
+    "run": "c.run_id",
+}
+
+
+def _usage(calls: Any, prompt: Any, cached: Any, completion: Any, cost: Any) -> Usage:
+    """Sums from SQL as `Usage`: one call per logged row (a failed request is a call too)."""
+    return Usage(
+        calls=int(calls or 0),
+        prompt_tokens=int(prompt or 0),
+        cached_tokens=int(cached or 0),
+        completion_tokens=int(completion or 0),
+        cost=None if cost is None else float(cost),
+    )
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """The `summarizer log` filters: since a UTC date or time, a note path containing text, failures
+    only, one run; at most `limit` rows (0: all)."""
+
+    since: str | None = None
+    note: str | None = None
+    failed: bool = False
+    run: int | None = None
+    limit: int = 0
+
+    def where(self, *, since: str, note: str, failed: str, run: str | None = None) -> tuple[str, tuple[Any, ...]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.since:
+            clauses.append(f"{since} >= ?")
+            params.append(self.since)
+        if self.note:
+            clauses.append(note)
+            escaped = self.note.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        if self.failed:
+            clauses.append(failed)
+        if self.run is not None:
+            clauses.append(f"{run or 'r.id'} = ?")
+            params.append(self.run)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+    def limit_sql(self) -> str:
+        return f" LIMIT {int(self.limit)}" if self.limit > 0 else ""
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One command run; `usage` is every call logged for it (interrupted runs included)."""
+
+    id: int
+    command: str
+    started: str
+    finished: str | None
+    engine: str | None
+    model: str | None
+    prompt_version: str | None
+    status: str
+    done: int | None
+    skipped: int | None
+    failed: int | None
+    error: str | None
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class LogItem:
+    """What one run did to one transcript or note, and what its calls cost."""
+
+    run_id: int
+    ts: str
+    command: str
+    item: str
+    transcript: str | None
+    note: str | None
+    engine: str | None
+    model: str | None
+    prompt_version: str | None
+    status: str
+    detail: str | None
+    error: str | None
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """One logged model call (one HTTP exchange, or one Batch API result line)."""
+
+    id: int
+    ts: str
+    run_id: int | None
+    item: str | None
+    label: str | None
+    model: str | None
+    mode: str | None
+    prompt_version: str | None
+    error: str | None
+    usage: Usage

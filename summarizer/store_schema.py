@@ -53,5 +53,26 @@ CREATE TABLE IF NOT EXISTS inbox_batch_items (
 );
 CREATE INDEX IF NOT EXISTS inbox_batch_items_hash ON inbox_batch_items (content_hash);
 """
+# Runs: every command run (`runs`), what it did to each item (`run_items`), and which run and item
+# (transcript or note, the label without its "(part i/n)"/"(merge)" suffix) each logged call was for.
+_V4_RUNS = """
+ALTER TABLE calls ADD COLUMN run_id INTEGER;
+ALTER TABLE calls ADD COLUMN item TEXT;
+CREATE INDEX IF NOT EXISTS calls_run_item ON calls (run_id, item);
+CREATE INDEX IF NOT EXISTS calls_ts ON calls (ts);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, command TEXT NOT NULL, started TEXT NOT NULL, finished TEXT,
+    engine TEXT, model TEXT, prompt_version TEXT, status TEXT NOT NULL,
+    done INTEGER, skipped INTEGER, failed INTEGER, calls INTEGER, prompt_tokens INTEGER,
+    cached_tokens INTEGER, completion_tokens INTEGER, cost REAL, error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE TABLE IF NOT EXISTS run_items (
+    id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, item TEXT NOT NULL, name TEXT, transcript TEXT,
+    note TEXT, status TEXT NOT NULL, detail TEXT, error TEXT, seconds REAL, ts TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_items_run ON run_items (run_id, item);
+CREATE INDEX IF NOT EXISTS run_items_ts ON run_items (ts);
+"""
 V3_TABLES = frozenset({"inbox_transcripts", "inbox_duplicates", "inbox_batches", "inbox_batch_items"})
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)  # MIGRATIONS[n - 1] takes a database to version n
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4_RUNS)  # MIGRATIONS[n - 1] takes a database to version n

@@ -3,6 +3,7 @@ and the commands then work on it; a database from a newer version is refused in 
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -56,6 +57,9 @@ def test_an_older_state_db_is_kept_then_upgraded_and_every_command_works_on_it(
             ("Inbox/old.txt",)
         ]
         assert db.execute("SELECT count(*) FROM notes").fetchone()[0] == 2
+        # Layout 4's runs: the summarise just made is recorded, whatever layout the file had.
+        assert ("summarise", "done") in db.execute("SELECT command, status FROM runs").fetchall()
+        assert {r[1] for r in db.execute("PRAGMA table_info(calls)")} >= {"run_id", "item"}
     # Every shipped layout predates the version stamp: each is recognised by its tables, and one
     # that needs upgrading is kept first.
     copies = sorted(p.name for p in (vault / ".summarizer").glob("state.db.bak-*"))
@@ -108,3 +112,26 @@ def test_the_example_vault_ships_no_state_and_readme_first_command_leaves_git_cl
         ["git", "check-ignore", "-q", "examples/vault/.summarizer/state.db"], cwd=ROOT, check=False
     )
     assert ignored.returncode == 0
+
+
+def test_a_db_written_by_the_previous_version_gains_the_runs_and_every_call_its_run(tmp_path: Path) -> None:
+    """Layout 3 as the previous release wrote it (stamped `user_version = 3`): kept, then upgraded."""
+    v3 = (Path(__file__).parent / "data" / "state_layouts" / "v3.sql").read_text(encoding="utf-8")
+    vault = vault_with_state(tmp_path, v3 + "\nPRAGMA user_version = 3;\n")
+    state = vault / ".summarizer" / "state.db"
+
+    result = cli("summarise", TRANSCRIPT, "--vault", vault, "--engine", "offline")
+
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (vault / ".summarizer").glob("state.db.bak-*")) == ["state.db.bak-v3"]
+    with sqlite3.connect(vault / ".summarizer" / "state.db.bak-v3") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert not db.execute("SELECT name FROM sqlite_master WHERE name = 'runs'").fetchall()
+    with sqlite3.connect(state) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("SELECT command, status, done, failed FROM runs").fetchall() == [("summarise", "done", 1, 0)]
+        # The call logged before the upgrade keeps its place, with no run.
+        assert db.execute("SELECT label, run_id, item FROM calls").fetchall() == [("Inbox/old.txt", None, None)]
+    log = cli("log", "--vault", vault, "--calls", "--json")
+    assert log.exit_code == 0, log.stderr
+    assert [c["label"] for c in json.loads(log.stdout)["calls"]] == ["Inbox/old.txt"]
