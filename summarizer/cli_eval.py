@@ -36,8 +36,9 @@ def register(app: typer.Typer) -> None:
             except ImportError:
                 raise ConfigError("eval needs rouge-score: pip install 'summarizer[eval]'") from None
             from summarizer.evaluate import evaluate, format_table
+            from summarizer.pipeline import discover_vault
 
-            extract, notice = build_extractor(vault, model, engine)
+            extract, notice = build_extractor(discover_vault(vault), model, engine)
             if notice:
                 err(notice)
             report = evaluate(directory, extract, progress=lambda case: err(f"  {case.case_id}"))
