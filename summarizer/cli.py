@@ -205,6 +205,9 @@ def _dry_run(pipeline: Any, path: Path, date: dt.date | None) -> None:
     )
     note = build_note(placeholder, transcript, pipeline.note_context(transcript, ref))
     typer.echo(f"transcript: {path}")
+    existing = pipeline.existing_notes(transcript, follow=False)
+    if existing:
+        typer.echo(f"already summarised: {existing[0].path} (a run writes nothing; --force rewrites it, --new another)")
     typer.echo(f"note: {pipeline.target(note)} (title decided by the model; shown with the file's title)")
     typer.echo(f"engine: {pipeline.engine.name} {pipeline.engine.model}")
     if pipeline.prompts.addition_name:

@@ -125,6 +125,7 @@ def test_a_transcript_with_a_note_says_where_it_is_force_rewrites_it_and_new_wri
     assert Path(again.stdout.strip()) == first
     assert f"already summarised: {first}" in again.stderr
     assert notes(vault) == [first] and first.read_text(encoding="utf-8") == edited
+    assert f"already summarised: {first}" in summarise(vault, "--dry-run").stdout
 
     forced = summarise(vault, "--force")
     assert forced.exit_code == 0, forced.stderr
