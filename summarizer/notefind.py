@@ -133,11 +133,18 @@ def notes_for_transcript(store: Store, vault: Vault, transcript_hash: str, *, fo
 
 
 def record_for_moved(
-    store: Store, vault: Vault, text: str, refs: Iterable[str], transcript_hash: str | None = None
+    store: Store,
+    vault: Vault,
+    text: str,
+    refs: Iterable[str],
+    transcript_hash: str | None = None,
+    *,
+    confirm: bool = False,
 ) -> NoteRecord | None:
     """The record of a note the person moved or renamed (its text is `text`): a record whose note is
     no longer at its recorded path, made from the same transcript (one of `refs`, the note's
-    `source_ref` and Source link, else `transcript_hash`); of several, the nearest to `text`.
+    `source_ref` and Source link, else `transcript_hash`); of several (or with `confirm`, even of
+    one), the nearest to `text` if it is similar enough.
 
     Nothing is changed: the caller moves the record (`Store.move_note`) when it writes.
     """
@@ -147,7 +154,7 @@ def record_for_moved(
     gone = [r for r in records if _recorded_path(vault, r) is None]
     if not gone:
         return None
-    if len(gone) == 1:
+    if len(gone) == 1 and not confirm:
         return gone[0]
     scored = sorted(((similarity(r.rendered or "", text), i) for i, r in enumerate(gone)), key=lambda s: (-s[0], s[1]))
     score, index = scored[0]

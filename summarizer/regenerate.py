@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,7 +43,7 @@ from summarizer.models import (
     Usage,
     Utterance,
 )
-from summarizer.notefind import record_for_moved
+from summarizer.notefind import record_for_moved, walk_notes
 from summarizer.noteformat import NoteFormat, packaged
 from summarizer.noteparse import as_date, as_strings, split_note
 from summarizer.pipeline import Pipeline
@@ -93,15 +92,6 @@ class Outcome:
 # --------------------------------------------------------------------------- choosing notes
 
 
-def _walk_notes(root: Path) -> Iterator[Path]:
-    """Every `.md` file in the vault, skipping hidden folders (.obsidian, .summarizer, .git)."""
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.lower().endswith(".md") and not name.startswith("."):
-                yield Path(folder) / name
-
-
 def note_date(data: dict[str, object]) -> dt.date | None:
     return as_date(data.get("date"))
 
@@ -111,7 +101,7 @@ def generated_notes(root: Path) -> list[Path]:
     from summarizer.vault_index import read_frontmatter
 
     out: list[Path] = []
-    for path in _walk_notes(root):
+    for path in walk_notes(root):
         data = read_frontmatter(path)
         if data is not None and GENERATED_TAG in as_strings(data.get("tags")):
             out.append(path)
@@ -410,17 +400,17 @@ class Regenerator:
         if split is not None:
             link = fmt.source_link(split.body)
             refs = [r for r in (split.data.get("source_ref"), link[0] if link else None) if isinstance(r, str) and r]
+        tagged = split is not None and GENERATED_TAG in as_strings(split.data.get("tags"))
         record = p.store.note_record(rel)
         moved: NoteRecord | None = None
         if record is None:
-            # Renamed or moved in Obsidian: the record of the note that is gone from where we wrote it.
-            moved = record = record_for_moved(p.store, p.vault, theirs, refs)
-        if record is None:
+            # Renamed or moved in Obsidian: the record of the note that is gone from where we wrote it
+            # (without our tag, only if its text is close to what we generated).
+            moved = record = record_for_moved(p.store, p.vault, theirs, refs, confirm=not tagged)
+        if record is None and not tagged:
             # Only notes we made are regenerated: a record of it, or (made before the store) our tag.
-            tags = as_strings(split.data.get("tags")) if split is not None else []
-            if GENERATED_TAG not in tags:
-                outcome.skipped = NOT_OURS
-                return outcome
+            outcome.skipped = NOT_OURS
+            return outcome
         split = split_note(theirs, rel)
         try:
             transcript_path: Path | None = locate_transcript(
@@ -431,7 +421,9 @@ class Regenerator:
                 raise
             transcript_path = None  # --render-only needs no transcript: the note keeps its source_ref
         if record is None and transcript_path is not None:
-            moved = record = record_for_moved(p.store, p.vault, theirs, [], self._hash_of(transcript_path))
+            moved = record = record_for_moved(
+                p.store, p.vault, theirs, [], self._hash_of(transcript_path), confirm=not tagged
+            )
         if moved is not None:
             outcome.moved_from = moved.note_path
         if transcript_path is not None:

@@ -308,6 +308,21 @@ def test_a_renamed_note_is_regenerated_by_name_too_and_its_copy_stays_apart(
     assert "renamed" not in item["detail"]
 
 
+def test_a_hand_written_note_naming_the_same_transcript_does_not_take_a_gone_notes_record(
+    tmp_path: Path, model_env: FakeOpenAI
+) -> None:
+    vault, note = _made(tmp_path, model_env)
+    note.unlink()
+    mine = vault / "Journal" / "thoughts.md"
+    mine.parent.mkdir()
+    mine.write_text(f"---\nsource_ref: Inbox/{NAME}\n---\n\n# My thoughts\n\nNothing like a note.\n", encoding="utf-8")
+    before = mine.read_bytes()
+    result = cli("regenerate", mine, "--vault", vault, "--render-only", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "not a generated note" in json.loads(result.stdout)["items"][0]["detail"]
+    assert mine.read_bytes() == before
+
+
 # ---------------------------------------------------------------------------- --render-only, transcript gone
 
 
