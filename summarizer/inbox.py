@@ -3,7 +3,8 @@
 Each transcript goes through the same `Pipeline` draft-then-commit as `summarise`: the note is
 written atomically, THEN the transcript moves to `<archive>/<YYYY-MM-DD>/`, and the note's
 `source_ref` already points at that archived file. A failure leaves the transcript in the inbox
-with the error recorded; the rest go on.
+with the error recorded; the rest go on. A transcript whose content already has a note (made by
+`summarise`) gets no second one: it is archived and that note relinked (`InboxRun._adopt`).
 
 This module is the run itself; the parts live by job: `inbox_scan` (what is waiting),
 `inbox_journal` (crash points and recovery of a killed run; the journal's rows are kept by
