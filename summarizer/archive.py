@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from summarizer.errors import VaultError
+from summarizer.noteformat import linkable_filename
 from summarizer.vault import Vault
 
 # Errors from os.link meaning "no hard link possible here", not "something is in the way".
@@ -58,9 +59,10 @@ class Archiver:
         return path.relative_to(self.vault.root).as_posix()
 
     def target(self, source: Path) -> Path:
-        """Where a transcript goes today: `<archive>/<YYYY-MM-DD>/<its name>`, claimed."""
+        """Where a transcript goes today: `<archive>/<YYYY-MM-DD>/<its name>`, claimed. A name a
+        wikilink cannot point at (`a|b.txt`) is made linkable (`a b.txt`); the note keeps the original."""
         day = dt.date.today().isoformat()
-        return self.claim(self.vault.inside(f"{self.archive_rel}/{day}") / source.name)
+        return self.claim(self.vault.inside(f"{self.archive_rel}/{day}") / linkable_filename(source.name))
 
     def move(self, source: Path, planned: Path, on_clash: Callable[[Path], None] | None = None) -> Path:
         """Move `source` into the archive at `planned`; returns where it went.

@@ -101,6 +101,9 @@ def submit(pipeline: Pipeline, crash: CrashPoints, ordered: list[Candidate]) -> 
             continue
         try:
             transcript = pipeline.read(c.path)
+            if pipeline.existing_notes(transcript, follow=False):
+                results.append(ItemResult(c.name, "skipped", "already summarised: a normal run archives it, no call"))
+                continue
             candidates = pipeline.candidates(transcript)
             key = engine.cache_key(transcript, candidates)
             if store.collected_result(c.content_hash) is not None or store.cached_extraction(key) is not None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from summarizer.cli_common import err, flags, format_usage, parse_date_option, run
-from summarizer.cli_options import EngineOpt, ModelOpt, TemplateOpt, VaultOpt
+from summarizer.cli_options import EngineOpt, ModelOpt, TemplateOpt, VaultOpt, WaitOpt
 from summarizer.errors import ConfigError
 
 app = typer.Typer(
@@ -66,7 +66,17 @@ def summarise(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say where the note would go and what the call would take.")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing note (a backup is kept).")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Rewrite the transcript's existing note in place, or overwrite the file at the note's path "
+            "(a backup is kept).",
+        ),
+    ] = False,
+    new: Annotated[
+        bool, typer.Option("--new", help="Write another note even if this transcript already has one.")
+    ] = False,
     model: ModelOpt = None,
     engine: EngineOpt = None,
     date: Annotated[str | None, typer.Option("--date", help="Meeting date when the file does not say.")] = None,
@@ -74,63 +84,95 @@ def summarise(
         bool, typer.Option("--explain", help="Report which names were linked to vault notes, how, and which not.")
     ] = False,
     template: TemplateOpt = None,
+    wait: WaitOpt = False,
 ) -> None:
-    """Summarise one transcript into a note in the vault and print the note's path."""
+    """Summarise one transcript into a note in the vault and print the note's path.
+
+    One transcript, one note: if this transcript's content already has a note (wherever it was
+    moved), nothing is written, its path is printed and "already summarised" said (exit 0);
+    --force rewrites that note in place (keeping a backup), --new writes another one. Writing
+    takes the vault lock an inbox run holds: with one running, exit 2, or --wait to queue.
+    """
 
     def action() -> None:
+        from contextlib import nullcontext
+
         from summarizer.engines import check_engine_choice
+        from summarizer.noteformat import is_linkable
         from summarizer.pipeline import Pipeline, resolve_vault
         from summarizer.reader import check_input_file
         from summarizer.templatesets import for_transcript
+        from summarizer.vault import Vault
+        from summarizer.vaultlock import vault_lock
 
         meeting_date = parse_date_option(date)
         path = _locate(transcript, vault)
         check_input_file(path, ConfigError)  # a FIFO, device or folder is refused before anything runs
         check_engine_choice(engine)
-        pipeline = Pipeline.open(resolve_vault(vault, [path]), flags(model), engine=engine)
-        try:
-            pipeline = for_transcript(pipeline, path, template)
-            for notice in pipeline.notices:
-                err(notice)
-            to_stdout = out == "-"
-            out_path = Path(out) if out and not to_stdout else None
-            if dry_run:
-                _dry_run(pipeline, path, meeting_date)
-                return
-            outcome = _summarise_logged(
-                pipeline,
-                path,
-                date=meeting_date,
-                out=out_path,
-                to_stdout=to_stdout,
-                force=force,
-                progress=lambda message: err(f"  {message}"),
+        root = Vault.open(resolve_vault(vault, [path]))
+        writes = not dry_run and out != "-"
+        if writes and not is_linkable(path.name):
+            err(
+                f"warning: {path.name}: Obsidian cannot link a file name with # | ^ : \\ [ ] or a line break; "
+                "the note's Source link will not resolve until the file is renamed "
+                "(the inbox archives transcripts under a linkable name)"
             )
-            if to_stdout:
-                sys.stdout.write(outcome.note_text)
-                if not outcome.note_text.endswith("\n"):
-                    sys.stdout.write("\n")
-            else:
-                typer.echo(str(outcome.note_path))
-            if explain and outcome.link is not None:
-                from summarizer.linking import format_explain
-
-                err(format_explain(outcome.link))
-            for stub in outcome.stubs:
-                err(f"created stub note {stub}")
-            if outcome.backup:
-                err(f"previous note kept at {outcome.backup}")
-            if outcome.unsupported:
-                err(
-                    f"warning: {outcome.unsupported} of {outcome.checked} items have evidence "
-                    "not found in the transcript (tagged #unverified)"
+        pipeline = Pipeline.open(root.root, flags(model), engine=engine)  # bad settings stop it here
+        try:
+            # Writes share the inbox's vault lock: a summarise never races an inbox run to the same transcript.
+            with vault_lock(root, wait, err) if writes else nullcontext():
+                pipeline = for_transcript(pipeline, path, template)
+                for notice in pipeline.notices:
+                    err(notice)
+                to_stdout = out == "-"
+                out_path = Path(out) if out and not to_stdout else None
+                if dry_run:
+                    _dry_run(pipeline, path, meeting_date)
+                    return
+                outcome = _summarise_logged(
+                    pipeline,
+                    path,
+                    date=meeting_date,
+                    out=out_path,
+                    to_stdout=to_stdout,
+                    force=force,
+                    new=new,
+                    progress=lambda message: err(f"  {message}"),
                 )
-            used = pipeline.engine
-            if used.name == "offline":
-                err(f"offline engine ({used.prompt_version}): no model call")
-            else:
-                source = "cache (no model call)" if outcome.cached else format_usage(outcome.usage)
-                err(f"{used.name} {used.model}, prompts {used.prompt_version}: {source}")
+                if outcome.existing is not None:
+                    typer.echo(str(outcome.existing))
+                    err(
+                        f"already summarised: {outcome.existing} (nothing written; --force rewrites that note, "
+                        "--new writes another)"
+                    )
+                    return
+                if to_stdout:
+                    sys.stdout.write(outcome.note_text)
+                    if not outcome.note_text.endswith("\n"):
+                        sys.stdout.write("\n")
+                else:
+                    typer.echo(str(outcome.note_path))
+                if explain and outcome.link is not None:
+                    from summarizer.linking import format_explain
+
+                    err(format_explain(outcome.link))
+                for stub in outcome.stubs:
+                    err(f"created stub note {stub}")
+                if outcome.rewrote_existing:
+                    err("rewrote the transcript's existing note in place")
+                if outcome.backup:
+                    err(f"previous note kept at {outcome.backup}")
+                if outcome.unsupported:
+                    err(
+                        f"warning: {outcome.unsupported} of {outcome.checked} items have evidence "
+                        "not found in the transcript (tagged #unverified)"
+                    )
+                used = pipeline.engine
+                if used.name == "offline":
+                    err(f"offline engine ({used.prompt_version}): no model call")
+                else:
+                    source = "cache (no model call)" if outcome.cached else format_usage(outcome.usage)
+                    err(f"{used.name} {used.model}, prompts {used.prompt_version}: {source}")
         finally:
             pipeline.close()
 
@@ -159,6 +201,10 @@ def _summarise_logged(pipeline: Any, path: Path, **options: Any) -> Any:
             used = pipeline.engine
             err(f"{used.name} {used.model}, prompts {used.prompt_version}: {format_usage(failed.usage)}")
         raise
+    if outcome.existing is not None:
+        skipped = ItemResult(path.name, "skipped", "already summarised: nothing written")
+        ledger.finish(RunReport([ledger.item(key, skipped, transcript=transcript)]))
+        return outcome
     note = pipeline.vault.relative(outcome.note_path) if outcome.note_path else None
     detail = "from the cache, no call" if outcome.cached else ""
     done = ledger.item(key, ItemResult(path.name, "done", detail), transcript=transcript, note=note)
@@ -191,6 +237,9 @@ def _dry_run(pipeline: Any, path: Path, date: dt.date | None) -> None:
     )
     note = build_note(placeholder, transcript, pipeline.note_context(transcript, ref))
     typer.echo(f"transcript: {path}")
+    existing = pipeline.existing_notes(transcript, follow=False)
+    if existing:
+        typer.echo(f"already summarised: {existing[0].path} (a run writes nothing; --force rewrites it, --new another)")
     typer.echo(f"note: {pipeline.target(note)} (title decided by the model; shown with the file's title)")
     typer.echo(f"engine: {pipeline.engine.name} {pipeline.engine.model}")
     if pipeline.prompts.addition_name:
@@ -209,9 +258,10 @@ def config(vault: VaultOpt = None, model: ModelOpt = None) -> None:
     """Show the effective settings and where each came from (never the API key)."""
 
     def action() -> None:
-        from summarizer.config import find_vault, load_settings, user_config_path
+        from summarizer.config import load_settings, user_config_path
+        from summarizer.pipeline import discover_vault
 
-        root = vault or find_vault(Path.cwd())
+        root = discover_vault(vault)
         resolved = load_settings(root, flags(model))
         typer.echo(f"vault: {root if root else '(none found)'}")
         typer.echo(f"user config: {user_config_path()}")

@@ -39,9 +39,10 @@ def register(app: typer.Typer) -> None:
             except ImportError:
                 raise ConfigError("eval needs rouge-score: pip install 'summarizer[eval]'") from None
             from summarizer.evaluate import cases_in, evaluate, format_table
+            from summarizer.pipeline import discover_vault
 
             cases = cases_in(directory)  # a folder without references fails before any engine is set up
-            extract, notice = build_extractor(vault, model, engine)
+            extract, notice = build_extractor(discover_vault(vault), model, engine)
             if notice:
                 err(notice)
             report = evaluate(cases, extract, progress=lambda case: err(f"  {case.case_id}"))

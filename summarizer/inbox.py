@@ -3,7 +3,8 @@
 Each transcript goes through the same `Pipeline` draft-then-commit as `summarise`: the note is
 written atomically, THEN the transcript moves to `<archive>/<YYYY-MM-DD>/`, and the note's
 `source_ref` already points at that archived file. A failure leaves the transcript in the inbox
-with the error recorded; the rest go on.
+with the error recorded; the rest go on. A transcript whose content already has a note (made by
+`summarise`) gets no second one: it is archived and that note relinked (`InboxRun._adopt`).
 
 This module is the run itself; the parts live by job: `inbox_scan` (what is waiting),
 `inbox_journal` (crash points and recovery of a killed run; the journal's rows are kept by
@@ -25,6 +26,7 @@ from summarizer.inbox_journal import CRASH_ENV, CrashPoints, Recovery, sha
 from summarizer.inbox_scan import Candidate, InboxOptions, Scan, file_hash, scan_inbox
 from summarizer.models import Usage
 from summarizer.modelseam import RateLimitedError
+from summarizer.noteformat import is_linkable
 from summarizer.runlog import RunLedger
 from summarizer.runner import AdaptiveLimiter, Display, ItemResult, ProgressFn, Runner, RunReport
 from summarizer.store import JournalRow, now
@@ -33,6 +35,7 @@ from summarizer.vaultlock import vault_lock
 
 if TYPE_CHECKING:
     from summarizer.models import ExtractionResult, Transcript
+    from summarizer.notefind import FoundNote
     from summarizer.pipeline import Pipeline
 
 __all__ = ["Candidate", "InboxOptions", "InboxRun", "run_inbox"]
@@ -166,6 +169,9 @@ class InboxRun:
 
         pipeline = for_transcript(self.pipeline, c.path)
         transcript = pipeline.read(c.path)
+        existing = pipeline.existing_notes(transcript)
+        if existing:
+            return self._adopt(c, existing)
         archive = self.archiver.target(c.path)
         archive_rel = self.archiver.rel(archive)
         result, cached = self._extract(c, transcript, progress)
@@ -205,6 +211,70 @@ class InboxRun:
             fields={"path": c.rel, "note": note_rel, "archive": archive_rel, "cached": cached},
         )
 
+    # ------------------------------------------------------------------ a transcript that already has a note
+
+    def _adopt(self, c: Candidate, existing: list[FoundNote]) -> ItemResult:
+        """The transcript already has a note (`summarise` made it): archive the transcript and point
+        that note at the archived file, rather than write a second note. Journalled like a new note
+        (planned, written, done), so a run killed midway is rolled forward by the next one."""
+        stale = [f for f in existing if self._links_here_or_nowhere(f.path, c.rel)]
+        if not stale:  # its notes link to another file of the same content: this one is a duplicate
+            row = JournalRow(c.content_hash, "done", c.rel, self.vault.relative(existing[0].path), None, None, None)
+            return self._archive_duplicate(c, row)
+        archive = self.archiver.target(c.path)
+        archive_rel = self.archiver.rel(archive)
+        original = None if is_linkable(c.path.name) else c.path.name
+        relink = self.pipeline.note_format.relink
+        texts = [relink(f.path.read_text(encoding="utf-8"), archive_rel, original) for f in stale]
+        primary = stale[0].path
+        note_rel = self.vault.relative(primary)
+        self.store.journal_plan(c.content_hash, c.rel, note_rel, sha(texts[0]), archive_rel)
+        self.crash.hit("after-plan")
+        for found, text in zip(stale, texts, strict=True):
+            self._relink_note(found, text, archive_rel, original)
+        self.crash.hit("after-note-write")
+        self.store.journal_set(c.content_hash, status="written", note_path=note_rel, note_sha=sha(texts[0]))
+        self.crash.hit("after-note-recorded")
+
+        def clash(new: Path) -> None:  # the archive name was taken meanwhile: every note follows
+            new_rel = self.archiver.rel(new)
+            for found in stale[1:]:
+                self._relink_note(found, relink(found.path.read_text(encoding="utf-8"), new_rel), new_rel, original)
+            self.recovery.rearchive(c.content_hash, primary, new)
+
+        archive_rel = self.archiver.rel(self.archiver.move(c.path, archive, on_clash=clash))
+        self.crash.hit("after-move")
+        self.store.journal_set(c.content_hash, status="done", done_at=now(), error=None)
+        self.crash.hit("after-done")
+        others = f" (and {len(stale) - 1} other note(s))" if len(stale) > 1 else ""
+        return ItemResult(
+            c.name,
+            "done",
+            f"already summarised in {note_rel}{others}: archived and the note relinked, no new note",
+            fields={"path": c.rel, "note": note_rel, "archive": archive_rel, "adopted": True},
+        )
+
+    def _links_here_or_nowhere(self, note: Path, inbox_rel: str) -> bool:
+        """The note's source_ref names this inbox file, or a file that is not there (so it needs relinking)."""
+        from summarizer.vault_index import read_frontmatter
+
+        data = read_frontmatter(note) or {}
+        ref = data.get("source_ref")
+        if not isinstance(ref, str) or ref == inbox_rel:
+            return True
+        try:
+            return not self.vault.inside(ref).is_file()
+        except SummarizerError:
+            return True
+
+    def _relink_note(self, found: FoundNote, text: str, archive_rel: str, original: str | None) -> None:
+        """Write the relinked note (only if it changed) and relink its record's generated text to match."""
+        if found.path.read_text(encoding="utf-8") != text:
+            self.vault.write_atomic(found.path, text)
+        rendered = found.record.rendered
+        relinked = self.pipeline.note_format.relink(rendered, archive_rel, original) if rendered else rendered
+        self.store.relink_note(self.vault.relative(found.path), archive_rel, relinked)
+
     def _extract(self, c: Candidate, transcript: Transcript, progress: ProgressFn) -> tuple[ExtractionResult, bool]:
         """The pipeline's cached extraction; a transcript the SDK gave up on for 429s gets more rounds."""
         # A batch's result is cached under the key of its submission: look it up by that key,
@@ -237,6 +307,11 @@ class InboxRun:
             return ItemResult(c.name, "skipped", f"waiting for batch {waiting}", fields=fields)
         pipeline = for_transcript(self.pipeline, c.path)
         transcript = pipeline.read(c.path)
+        existing = pipeline.existing_notes(transcript, follow=False)
+        if existing:
+            of = self.vault.relative(existing[0].path)
+            detail = f"already summarised in {of}: would archive it and relink that note (no call)"
+            return ItemResult(c.name, "skipped", detail, fields=fields)
         if self.recovery.cached_result(transcript, c.content_hash) is not None:
             return ItemResult(c.name, "skipped", "would write the note from the cache (no call)", fields=fields)
         plan = pipeline.plan(transcript)

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from summarizer.noteparse import FENCE, parse_note, sections, split_note
-from summarizer.render import dump_frontmatter, load_note_template, render_note, source_link
+from summarizer.render import SOURCE_NAME_KEY, dump_frontmatter, load_note_template, render_note, source_link
 
 if TYPE_CHECKING:
     from summarizer.models import MeetingNote
@@ -29,6 +29,10 @@ ROLES = ("summary", "action_items", "decisions", "key_information", "related")
 _HEADING = re.compile(r"^## (?P<name>.+?)\s*$")
 _FIELD = re.compile(r"\{\{-?\s*(?P<name>\w+)")
 _SOURCE_FIELD = "source_link"
+# What an Obsidian wikilink cannot hold (`|` display text, `#` heading, `^` block, `[[ ]]`, a
+# colon, a backslash, a line break); `linkable_filename` replaces them in archived transcripts.
+_UNLINKABLE = re.compile(r"[#|^\\:\x00-\x1f\x7f\u2028\u2029]")
+_UNLINKABLE_RUN = re.compile(r" *(?:[#|^\\:\x00-\x1f\x7f\u2028\u2029] *)+")
 
 
 @dataclass(frozen=True)
@@ -95,16 +99,20 @@ class NoteFormat:
             source=self.source_link,
         )
 
-    def relink(self, text: str, source_ref: str) -> str:
-        """Point the frontmatter `source_ref` and the body's Source line at `source_ref`.
+    def relink(self, text: str, source_ref: str, source_name: str | None = None) -> str:
+        """Point the frontmatter `source_ref` and the body's Source line at `source_ref`; with
+        `source_name` (the transcript's original file name, when it was archived under a linkable
+        one), also record that name as `source_name` right after `source_ref`.
 
-        The frontmatter is re-dumped only when its value changes, so an untouched note keeps its bytes.
+        The frontmatter is re-dumped only when a value changes, so an untouched note keeps its bytes.
         """
         split = split_note(text)
         head = text[: len(text) - len(split.body)]
-        if split.data.get("source_ref") != source_ref:
-            data = dict(split.data)
-            data["source_ref"] = source_ref
+        data = dict(split.data)
+        data["source_ref"] = source_ref
+        if source_name is not None and source_name != PurePosixPath(source_ref).name:
+            data = with_source_name(data, source_name)
+        if data != split.data:
             head = f"{FENCE}\n{dump_frontmatter(data)}{FENCE}\n"
         lines = split.body.split("\n")
         for index, line in enumerate(lines):
@@ -139,6 +147,37 @@ class NoteFormat:
         """The roles of a note's known sections, in the order the note has them."""
         found = [self.role_of(h) for h, _ in sections(split_note(text).body)[1:]]
         return [r for r in found if r is not None]
+
+
+def linkable_filename(name: str) -> str:
+    """A file name a wikilink can point at: `[`/`]` become `(`/`)`, and each run of the other
+    characters a link cannot hold (`# | ^ : \\`, line breaks, control characters), with the
+    spaces around it, one space. A linkable name comes back unchanged."""
+    path = PurePosixPath(name)
+    stem, suffix = (path.stem, path.suffix) if _UNLINKABLE.search(path.suffix) is None else (name, "")
+
+    stem = stem.replace("[", "(").replace("]", ")").replace("%%", "%")
+    stem = _UNLINKABLE_RUN.sub(" ", stem)
+    if stem != stem.strip() and _UNLINKABLE.search(name):
+        stem = stem.strip()
+    return (stem or "transcript") + suffix
+
+
+def is_linkable(name: str) -> bool:
+    return linkable_filename(name) == name
+
+
+def with_source_name(data: dict[str, object], source_name: str) -> dict[str, object]:
+    """Frontmatter with `source_name` set, placed right after `source_ref` (as the renderer places it)."""
+    out: dict[str, object] = {}
+    for key, value in data.items():
+        if key == SOURCE_NAME_KEY:
+            continue
+        out[key] = value
+        if key == "source_ref":
+            out[SOURCE_NAME_KEY] = source_name
+    out.setdefault(SOURCE_NAME_KEY, source_name)
+    return out
 
 
 def _parse_template(template: str) -> NoteFormat:
@@ -176,4 +215,13 @@ def _cached(template: str) -> NoteFormat:
     return _parse_template(template)
 
 
-__all__ = ["NOTE_SUFFIX", "ROLES", "NoteFormat", "for_template", "packaged"]
+__all__ = [
+    "NOTE_SUFFIX",
+    "ROLES",
+    "NoteFormat",
+    "for_template",
+    "is_linkable",
+    "linkable_filename",
+    "packaged",
+    "with_source_name",
+]

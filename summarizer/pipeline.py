@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from summarizer.config import ResolvedSettings, load_settings
@@ -30,6 +30,7 @@ from summarizer.vault import Vault
 if TYPE_CHECKING:
     from summarizer.linking import LinkResult
     from summarizer.modelseam import HttpObserver, Wrapper
+    from summarizer.notefind import FoundNote
     from summarizer.vault_index import VaultIndex
 
 CANDIDATE_TOKENS = 600  # room in the prompt for names the vault already knows
@@ -99,6 +100,8 @@ class Outcome:
     link: LinkResult | None = None
     stubs: list[Path] = field(default_factory=list)
     draft: Draft | None = None
+    existing: Path | None = None  # the transcript already has this note: nothing was written
+    rewrote_existing: bool = False  # --force rewrote the transcript's existing note in place
 
 
 @dataclass
@@ -224,7 +227,13 @@ class Pipeline:
         self.store.cache_extraction(key, transcript.content_hash(), result)
         return result, False
 
-    def note_context(self, transcript: Transcript, source_ref: str, link: LinkResult | None = None) -> NoteContext:
+    def note_context(
+        self,
+        transcript: Transcript,
+        source_ref: str,
+        link: LinkResult | None = None,
+        extra_frontmatter: dict[str, object] | None = None,
+    ) -> NoteContext:
         from summarizer.grounding import is_supported
 
         s = self.resolved.settings
@@ -246,14 +255,21 @@ class Pipeline:
             note_tags=s.note_tags,
             evidence_check=lambda quote: is_supported(quote, text),
             unsupported=s.unsupported_evidence,
+            extra_frontmatter=dict(extra_frontmatter or {}),
             **linked,
         )
 
     def compose(
-        self, transcript: Transcript, result: ExtractionResult, source_ref: str, link: LinkResult | None = None
+        self,
+        transcript: Transcript,
+        result: ExtractionResult,
+        source_ref: str,
+        link: LinkResult | None = None,
+        extra_frontmatter: dict[str, object] | None = None,
     ) -> MeetingNote:
         link = link or self.link(result)
-        return build_note(link.apply(result.extraction), transcript, self.note_context(transcript, source_ref, link))
+        context = self.note_context(transcript, source_ref, link, extra_frontmatter)
+        return build_note(link.apply(result.extraction), transcript, context)
 
     def create_stubs(self, link: LinkResult) -> list[Path]:
         """Stub notes the vault config asked for (`stub_folder`), never over an existing file."""
@@ -276,6 +292,13 @@ class Pipeline:
     def target(self, note: MeetingNote) -> Path:
         return self.vault.note_path(self.resolved.settings.note_path, note)
 
+    def existing_notes(self, transcript: Transcript, *, follow: bool = True) -> list[FoundNote]:
+        """Our notes made from this transcript's content that still exist, wherever the person moved
+        them (with `follow`, their records move with them), the most recent first."""
+        from summarizer.notefind import notes_for_transcript
+
+        return notes_for_transcript(self.store, self.vault, transcript.content_hash(), follow=follow)
+
     # ------------------------------------------------------------------ one transcript, end to end
 
     # ------------------------------------------------------------------ draft, then commit
@@ -289,10 +312,24 @@ class Pipeline:
         source: Path,
         cached: bool = False,
         out: Path | None = None,
+        source_name: str | None = None,
     ) -> Draft:
-        """Everything about the note, nothing written: linked, composed and rendered once."""
+        """Everything about the note, nothing written: linked, composed and rendered once.
+
+        `source_name`: the transcript's original file name, kept as the note's `source_name` when it
+        differs from the name `source_ref` links to; by default, `source`'s name when that one is
+        not linkable and the note points elsewhere (the inbox archived it under a linkable name).
+        """
+        from summarizer.noteformat import is_linkable
+        from summarizer.render import SOURCE_NAME_KEY
+
+        if source_name is None and not is_linkable(source.name):
+            source_name = source.name
+        extra: dict[str, object] = {}
+        if source_name is not None and source_name != PurePosixPath(source_ref).name:
+            extra[SOURCE_NAME_KEY] = source_name
         link = self.link(result)
-        note = self.compose(transcript, result, source_ref, link)
+        note = self.compose(transcript, result, source_ref, link, extra)
         text = self.render(note)
         if out is not None and not self.vault.contains(out):
             raise ConfigError("--out must be inside the vault (or '-' to print)", out)
@@ -339,13 +376,33 @@ class Pipeline:
         source_ref: str | None = None,
         transcript: Transcript | None = None,
         result: ExtractionResult | None = None,
+        new: bool = False,
     ) -> Outcome:
-        """Read, extract (or take the caller's `result`, accounted for by the caller), draft, commit."""
+        """Read, extract (or take the caller's `result`, accounted for by the caller), draft, commit.
+
+        One transcript, one note: when this transcript's content already has a note (wherever it
+        was moved), nothing is written and `outcome.existing` names it; with `force` that note is
+        rewritten in place (a backup kept); `new` writes another note regardless.
+        """
         transcript = transcript or self.read(path, date)
         outcome = Outcome(transcript=path)
         if dry_run:
             outcome.plan = self.plan(transcript)
             return outcome
+        rewrite: Path | None = None
+        if not to_stdout and not new:
+            found = self.existing_notes(transcript)
+            if found and not force:
+                outcome.existing = found[0].path
+                return outcome
+            if found:
+                rewrite = found[0].path
+                if out is not None and self.vault.contains(out) and out.resolve() != rewrite:
+                    raise ConfigError(
+                        f"already summarised in {self.vault.relative(rewrite)}: --force rewrites that note; "
+                        "add --new to write another one at --out",
+                        path,
+                    )
         cached = result is not None
         if result is None:
             try:
@@ -365,13 +422,15 @@ class Pipeline:
         outcome.checked, outcome.unsupported = draft.checked, draft.unsupported
         if to_stdout:
             return outcome
-        committed = self.commit(draft, force=force)
+        committed = self.commit(draft, at=rewrite, force=force)
         outcome.stubs, outcome.backup, outcome.note_path = committed.stubs, committed.backup, committed.note_path
+        outcome.rewrote_existing = rewrite is not None
         return outcome
 
 
-def resolve_vault(explicit: Path | None, near: Sequence[Path] = ()) -> Path:
-    """--vault, else SUMMARIZER_VAULT, else the nearest vault above the given files, else refuse."""
+def discover_vault(explicit: Path | None, near: Sequence[Path] = ()) -> Path | None:
+    """The vault every command uses: --vault, else SUMMARIZER_VAULT, else the nearest vault at or
+    above each file named on the command line, else at or above the current folder; None if none."""
     import os
 
     from summarizer.config import find_vault
@@ -381,10 +440,18 @@ def resolve_vault(explicit: Path | None, near: Sequence[Path] = ()) -> Path:
     env = os.environ.get("SUMMARIZER_VAULT")
     if env:
         return Path(env)
-    for path in near:
+    for path in [*near, Path.cwd()]:
         found = find_vault(path)
         if found is not None:
             return found
+    return None
+
+
+def resolve_vault(explicit: Path | None, near: Sequence[Path] = ()) -> Path:
+    """`discover_vault`, or a usage error (exit 2) saying how to name one."""
+    found = discover_vault(explicit, near)
+    if found is not None:
+        return found
     raise ConfigError(
         "no vault found: pass --vault PATH or set SUMMARIZER_VAULT "
         "(a vault is a folder holding .obsidian/ or .summarizer.toml)"

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -42,12 +41,16 @@ from summarizer.models import (
     MeetingNote,
     Transcript,
     Usage,
+    Utterance,
 )
+from summarizer.notefind import record_for_moved, walk_notes
 from summarizer.noteformat import NoteFormat, packaged
 from summarizer.noteparse import as_date, as_strings, split_note
 from summarizer.pipeline import Pipeline
 from summarizer.reader import repair_mojibake
-from summarizer.render import GENERATED_TAG
+from summarizer.render import GENERATED_TAG, SOURCE_NAME_KEY
+from summarizer.rules import fold
+from summarizer.store import NoteRecord
 from summarizer.templatesets import for_note
 
 HISTORY_DIR = "history"
@@ -68,6 +71,7 @@ class Outcome:
     diff: str = ""
     origin: str = ""  # model | cache | stored extraction | parsed note
     relinked: tuple[str, str] | None = None  # (old source_ref, new source_ref)
+    moved_from: str | None = None  # the store knew this note under another path (renamed or moved)
     history: Path | None = None
     usage: Usage = field(default_factory=Usage)
     skipped: str = ""  # why the note was left alone without even looking at it (not ours)
@@ -78,21 +82,14 @@ class Outcome:
             return self.skipped
         verb = ("would update" if not self.written else "updated") if self.changed else "unchanged"
         parts = [f"{verb} ({self.origin})"]
+        if self.moved_from:
+            parts.append(f"found as the renamed {self.moved_from}")
         if self.relinked:
             parts.append(f"transcript relinked to {self.relinked[1]}")
         return "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- choosing notes
-
-
-def _walk_notes(root: Path) -> Iterator[Path]:
-    """Every `.md` file in the vault, skipping hidden folders (.obsidian, .summarizer, .git)."""
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.lower().endswith(".md") and not name.startswith("."):
-                yield Path(folder) / name
 
 
 def note_date(data: dict[str, object]) -> dt.date | None:
@@ -104,7 +101,7 @@ def generated_notes(root: Path) -> list[Path]:
     from summarizer.vault_index import read_frontmatter
 
     out: list[Path] = []
-    for path in _walk_notes(root):
+    for path in walk_notes(root):
         data = read_frontmatter(path)
         if data is not None and GENERATED_TAG in as_strings(data.get("tags")):
             out.append(path)
@@ -269,6 +266,24 @@ def normalise(text: str) -> str:
 # --------------------------------------------------------------------------- history
 
 
+def move_history(pipeline: Pipeline, old_rel: str, new_rel: str) -> None:
+    """A renamed note's saved versions follow it (unless the new path already has some)."""
+    base = pipeline.vault.state_dir / HISTORY_DIR
+    old, new = base / old_rel, base / new_rel
+    if old_rel != new_rel and old.is_dir() and not new.exists():
+        new.parent.mkdir(parents=True, exist_ok=True)
+        old.rename(new)
+
+
+def _source_name(text: str) -> str | None:
+    """The note's `source_name` (the transcript's original file name), if it has one."""
+    try:
+        value = split_note(text).data.get(SOURCE_NAME_KEY)
+    except NoteParseError:
+        return None
+    return value if isinstance(value, str) else None
+
+
 def keep_history(pipeline: Pipeline, note: Path, data: bytes, limit: int = DEFAULT_HISTORY) -> Path:
     """Save a note's previous bytes as `.summarizer/history/<note path>/<UTC time>.md`; keep the last `limit`."""
     folder = pipeline.vault.state_dir / HISTORY_DIR / pipeline.vault.relative(note)
@@ -331,6 +346,32 @@ class Regenerator:
     def _parse(self, text: str, rel: str) -> MeetingNote:
         return self.pipeline.note_format.parse(text, task_tags=self.pipeline.resolved.settings.task_tags, where=rel)
 
+    def _hash_of(self, transcript: Path) -> str | None:
+        try:
+            return self.pipeline.read(transcript).content_hash()
+        except SummarizerError:
+            return None
+
+    def _stand_in(self, result: ExtractionResult, last: MeetingNote, ref: str) -> Transcript:
+        """What the renderer needs from a transcript that is gone: the meeting's date, title and
+        participants from the note generated last time, and as its words the evidence quotes of the
+        items that were found in the transcript then (so each item keeps its verdict)."""
+        flagged: dict[str, bool] = {fold(t.text): t.supported is False for t in last.action_items}
+        flagged.update({fold(d.text): d.supported is False for d in last.decisions})
+        dropping = self.pipeline.resolved.settings.unsupported_evidence == "drop"
+        extraction = result.extraction
+        items = [(a.text, a.evidence) for a in extraction.action_items]
+        items += [(d.text, d.evidence) for d in extraction.decisions]
+        # An item missing from the last note was dropped then (unsupported_evidence = "drop").
+        quotes = [quote for text, quote in items if quote and not flagged.get(fold(text), dropping)]
+        return Transcript(
+            utterances=[Utterance(speaker=None, text=q) for q in quotes],
+            date=last.date,
+            title=last.title,
+            participants=last.participants,
+            source_name=PurePosixPath(ref).stem,
+        )
+
     def regenerate(self, note: Path, progress: Any = None) -> Outcome:
         """Regenerate one note (or, dry-run, work out the diff); raises a SummarizerError naming it."""
         p = self.pipeline
@@ -350,41 +391,71 @@ class Regenerator:
         style = TextStyle.of(original)
         current = normalise(original)
         theirs = repair_mojibake(current)
-        record = p.store.note_record(rel)
-        if record is None:
-            # Only notes we made are regenerated: a record of it, or (made before the store) our tag.
-            try:
-                tags = as_strings(split_note(theirs, rel).data.get("tags"))
-            except NoteParseError:
-                tags = []
-            if GENERATED_TAG not in tags:
-                outcome.skipped = NOT_OURS
-                return outcome
-        split = split_note(theirs, rel)
         fmt = p.note_format
-        link = fmt.source_link(split.body)
-        refs = [r for r in (split.data.get("source_ref"), link[0] if link else None) if isinstance(r, str) and r]
-        transcript_path = locate_transcript(p, note, refs, record.transcript_hash if record else None)
-        ref = p.vault.relative(transcript_path)
+        try:
+            split = split_note(theirs, rel)
+        except NoteParseError:
+            split = None
+        refs: list[str] = []
+        if split is not None:
+            link = fmt.source_link(split.body)
+            refs = [r for r in (split.data.get("source_ref"), link[0] if link else None) if isinstance(r, str) and r]
+        tagged = split is not None and GENERATED_TAG in as_strings(split.data.get("tags"))
+        record = p.store.note_record(rel)
+        moved: NoteRecord | None = None
+        if record is None:
+            # Renamed or moved in Obsidian: the record of the note that is gone from where we wrote it
+            # (without our tag, only if its text is close to what we generated).
+            moved = record = record_for_moved(p.store, p.vault, theirs, refs, confirm=not tagged)
+        if record is None and not tagged:
+            # Only notes we made are regenerated: a record of it, or (made before the store) our tag.
+            outcome.skipped = NOT_OURS
+            return outcome
+        split = split_note(theirs, rel)
+        try:
+            transcript_path: Path | None = locate_transcript(
+                p, note, refs, record.transcript_hash if record else None
+            )
+        except TranscriptError:
+            if not self.render_only:
+                raise
+            transcript_path = None  # --render-only needs no transcript: the note keeps its source_ref
+        if record is None and transcript_path is not None:
+            moved = record = record_for_moved(
+                p.store, p.vault, theirs, [], self._hash_of(transcript_path), confirm=not tagged
+            )
+        if moved is not None:
+            outcome.moved_from = moved.note_path
+        if transcript_path is not None:
+            ref = p.vault.relative(transcript_path)
+        else:
+            ref = refs[0] if refs else (record.source_ref if record else None) or ""
         p = for_note(p, record, ref)  # the template set the note was made with
         if refs and refs[0] != ref:
             outcome.relinked = (refs[0], ref)
-        theirs = fmt.relink(theirs, ref)
+        if ref:
+            theirs = fmt.relink(theirs, ref)  # the Source link names what source_ref does
 
         parsed: MeetingNote | None = None
         if record and record.rendered:
-            base = fmt.relink(record.rendered, ref)
+            base = fmt.relink(record.rendered, ref) if ref else record.rendered
         else:
             parsed = self._parse(theirs, rel)
             base = p.render(self._generated(parsed))
+        source_name = _source_name(base)
 
         transcript: Transcript | None = None
         stored = bool(record and record.extraction and record.engine != PARSED_ENGINE)
         if self.render_only and stored and record:
             result = ExtractionResult.model_validate(record.extraction)
-            transcript = p.read(transcript_path)
-            ours = p.draft(transcript, result, ref, source=transcript_path).text
-            outcome.origin = "stored extraction"
+            if transcript_path is not None:
+                transcript = p.read(transcript_path)
+                ours = p.draft(transcript, result, ref, source=transcript_path, source_name=source_name).text
+                outcome.origin = "stored extraction"
+            else:
+                stand_in = self._stand_in(result, self._parse(base, rel), ref)
+                ours = p.draft(stand_in, result, ref, source=p.vault.root / ref, source_name=source_name).text
+                outcome.origin = "stored extraction; transcript not found"
         elif self.render_only:
             # Nothing the model said is stored: the last generated text (else the note) is the source.
             ours_note = self._generated(parsed or self._parse(base, rel))
@@ -394,11 +465,13 @@ class Regenerator:
             )
             outcome.origin = "parsed note"
         else:
+            assert transcript_path is not None  # only --render-only goes on without the transcript
             transcript = p.read(transcript_path)
             if progress is not None:
                 progress("summarising")
             result, cached = p.extract(transcript, label=rel, progress=progress)
-            ours = p.draft(transcript, result, ref, source=transcript_path, cached=cached).text
+            draft = p.draft(transcript, result, ref, source=transcript_path, cached=cached, source_name=source_name)
+            ours = draft.text
             outcome.origin = "cache" if cached else "model"
             outcome.usage = Usage() if cached else result.usage
         # Under the active template's headings (and, when the template reordered its sections since
@@ -416,11 +489,14 @@ class Regenerator:
         if self.dry_run:
             outcome.diff += describe_kept(kept, rel)
             return outcome
+        if moved is not None:
+            move_history(p, moved.note_path, rel)
+            p.store.move_note(moved.note_path, rel)
         if outcome.changed:
             outcome.history = keep_history(p, note, raw, self.history)
             p.vault.write_atomic(note, style.apply(merged))
             outcome.written = True
-        if transcript is None:
+        if transcript is None and transcript_path is not None:
             try:
                 transcript = p.read(transcript_path)
             except SummarizerError:

@@ -25,6 +25,8 @@ EMPTY_SECTION = "_None._"
 UNKNOWN_DATE = "unknown"
 GENERATED_TAG = "generated"
 UNVERIFIED_TAG = "#unverified"  # evidence quote not found in the transcript
+# The transcript's original file name, when it had to be archived under another (linkable) one.
+SOURCE_NAME_KEY = "source_name"
 
 
 def load_note_template(vault: Path | None = None) -> str:
@@ -65,6 +67,8 @@ def frontmatter(note: MeetingNote) -> dict[str, Any]:
     data["participants"] = [one_line(p) for p in note.participants]
     data["source"] = "transcript"
     data["source_ref"] = note.source_ref
+    if SOURCE_NAME_KEY in note.extra_frontmatter:
+        data[SOURCE_NAME_KEY] = note.extra_frontmatter[SOURCE_NAME_KEY]
     data["tags"] = note_tags(note)
     for key, value in note.extra_frontmatter.items():
         data.setdefault(key, value)

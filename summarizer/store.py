@@ -20,6 +20,7 @@ import re
 import shutil
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -269,25 +270,50 @@ class Store:
         )
 
     def note_record(self, note_path: str) -> NoteRecord | None:
+        found = self._note_records("WHERE note_path = ?", (note_path,))
+        return found[0] if found else None
+
+    def note_records_for_transcript(self, transcript_hash: str) -> list[NoteRecord]:
+        """Every note made from this transcript content, the most recent first."""
+        return self._note_records("WHERE transcript_hash = ? ORDER BY ts DESC", (transcript_hash,))
+
+    def note_records_for_source(self, source_refs: Sequence[str]) -> list[NoteRecord]:
+        """Every note whose recorded transcript path is one of `source_refs`, the most recent first."""
+        refs = list(dict.fromkeys(source_refs))
+        if not refs:
+            return []
+        marks = ", ".join("?" * len(refs))
+        return self._note_records(f"WHERE source_ref IN ({marks}) ORDER BY ts DESC", tuple(refs))
+
+    def _note_records(self, where: str, params: tuple[Any, ...]) -> list[NoteRecord]:
         rows = self._rows(
-            """SELECT note_path, transcript_hash, source_ref, engine, model, prompt_version,
-                   template_version, extraction, rendered FROM notes WHERE note_path = ?""",
-            (note_path,),
+            "SELECT note_path, transcript_hash, source_ref, engine, model, prompt_version, "
+            f"template_version, extraction, rendered FROM notes {where}",
+            params,
         )
-        if not rows:
-            return None
-        path, transcript_hash, source_ref, engine, model, prompt_version, template, extraction, rendered = rows[0]
-        return NoteRecord(
-            path,
-            transcript_hash,
-            source_ref,
-            engine,
-            model,
-            prompt_version,
-            template,
-            json.loads(extraction) if extraction else None,
-            rendered,
-        )
+        out: list[NoteRecord] = []
+        for path, digest, ref, engine, model, prompt, template, extraction, rendered in rows:
+            stored = json.loads(extraction) if extraction else None
+            out.append(NoteRecord(path, digest, ref, engine, model, prompt, template, stored, rendered))
+        return out
+
+    def move_note(self, old_path: str, new_path: str) -> None:
+        """The person moved or renamed a note: its record (and the inbox journal's mention) follows it."""
+        if old_path == new_path:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM notes WHERE note_path = ?", (new_path,))
+                self._db.execute("UPDATE notes SET note_path = ? WHERE note_path = ?", (new_path, old_path))
+                self._db.execute(
+                    "UPDATE inbox_transcripts SET note_path = ?, updated = ? WHERE note_path = ?",
+                    (new_path, now(), old_path),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def relink_note(self, note_path: str, source_ref: str, rendered: str | None) -> None:
         """A note's transcript was archived under another name: its record follows."""

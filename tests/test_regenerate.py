@@ -149,7 +149,7 @@ def test_missing_transcript_fails_with_one_line_and_leaves_the_note(tmp_path: Pa
     vault, note = _reference_vault(tmp_path)
     (vault / REF_TRANSCRIPT).unlink()
     before = note.read_bytes()
-    result = cli("regenerate", note, "--vault", vault, "--render-only")
+    result = cli("regenerate", note, "--vault", vault, "--engine", "offline")
     assert result.exit_code == 1
     assert f"{REF_NOTE}: transcript not found" in result.stdout + result.stderr
     assert note.read_bytes() == before
@@ -252,12 +252,12 @@ def test_some_failed_exits_1_and_the_others_are_written(tmp_path: Path) -> None:
     vault, note = _reference_vault(tmp_path)
     broken = vault / "Meetings" / "broken.md"
     broken.parent.mkdir()
-    broken.write_text("---\ntags: [generated]\nsource_ref: Inbox/gone.md\n---\n\n# Broken\n", encoding="utf-8")
+    broken.write_bytes(b"---\ntags: [generated]\nsource_ref: Inbox/gone.md\n---\n\n# Broken \xff\n")
     result = cli("regenerate", note, broken, "--vault", vault, "--render-only", "--json")
     assert result.exit_code == 1
     items = {item["name"]: item for item in json.loads(result.stdout)["items"]}
     assert items["Meetings/broken.md"]["status"] == "failed"
-    assert "transcript not found" in items["Meetings/broken.md"]["error"]
+    assert "not UTF-8 text" in items["Meetings/broken.md"]["error"]
     assert items[REF_NOTE]["status"] == "done"
     assert note.read_bytes() == (SEED / "consistent-note.md").read_bytes()
 
@@ -357,11 +357,13 @@ def test_only_transcript_files_are_taken_as_the_transcript(tmp_path: Path, model
     note.parent.mkdir(exist_ok=True)
     note.write_text(f"---\ntitle: Mine\ntags: [generated]\nsource_ref: {ref}\n---\n\n# Mine\n", encoding="utf-8")
     before = note.read_bytes()
-    result = cli("regenerate", note, "--vault", vault, "--render-only", "--json")
+    calls = len(model_env.chat_requests())
+    result = cli("regenerate", note, "--vault", vault, "--json")
     assert result.exit_code == 1, result.stdout
     (item,) = json.loads(result.stdout)["items"]
     assert item["status"] == "failed" and "transcript not found" in item["error"]
     assert note.read_bytes() == before
+    assert len(model_env.chat_requests()) == calls
 
 
 def test_no_model_configured_refuses_unless_render_only_or_offline_is_asked_for(tmp_path: Path) -> None:

@@ -112,20 +112,90 @@ def test_dry_run_counts_tokens_and_makes_no_call(vault: Path, model_env: FakeOpe
     assert snapshot(vault) == before
 
 
-def test_existing_note_gets_a_numbered_name_and_force_keeps_a_backup(vault: Path, model_env: FakeOpenAI) -> None:
+def test_a_transcript_with_a_note_says_where_it_is_force_rewrites_it_and_new_writes_another(
+    vault: Path, model_env: FakeOpenAI
+) -> None:
     model_env.default = fo.reply(GOOD)
     first = Path(summarise(vault).stdout.strip())
     edited = first.read_text(encoding="utf-8") + "\n\nmy edits\n"
     first.write_text(edited, encoding="utf-8")
-    second = Path(summarise(vault).stdout.strip())
-    assert second.name == "2026-03-02 - Q3 budget review (2).md"
-    assert first.read_text(encoding="utf-8") == edited
+
+    again = summarise(vault)
+    assert again.exit_code == 0, again.stderr
+    assert Path(again.stdout.strip()) == first
+    assert f"already summarised: {first}" in again.stderr
+    assert notes(vault) == [first] and first.read_text(encoding="utf-8") == edited
+    assert f"already summarised: {first}" in summarise(vault, "--dry-run").stdout
+
     forced = summarise(vault, "--force")
+    assert forced.exit_code == 0, forced.stderr
     assert Path(forced.stdout.strip()) == first
+    assert "my edits" not in first.read_text(encoding="utf-8")
     backups = list((vault / ".summarizer" / "backups").rglob("*.md"))
     assert [b.read_text(encoding="utf-8") for b in backups] == [edited]
     assert "previous note kept at" in forced.stderr
+    assert notes(vault) == [first]
+
+    second = Path(summarise(vault, "--new").stdout.strip())
+    assert second.name == "2026-03-02 - Q3 budget review (2).md"
+    assert notes(vault) == sorted([first, second])
     assert len(model_env.chat_requests()) == 1, "same transcript, same prompts, same model: answered from cache"
+
+
+def test_a_note_that_was_renamed_and_moved_is_still_found(vault: Path, model_env: FakeOpenAI) -> None:
+    model_env.default = fo.reply(GOOD)
+    first = Path(summarise(vault).stdout.strip())
+    moved = vault / "Archive" / "2026" / "Budget, renamed.md"
+    moved.parent.mkdir(parents=True)
+    first.rename(moved)
+    # The same words under another name are the same transcript.
+    copy = vault / "Inbox" / "budget copy.txt"
+    copy.write_text(TRANSCRIPT, encoding="utf-8")
+
+    again = cli("summarise", copy, "--vault", vault)
+
+    assert again.exit_code == 0, again.stderr
+    assert f"already summarised: {moved}" in again.stderr
+    assert notes(vault) == [] and len(model_env.chat_requests()) == 1
+    with sqlite3.connect(vault / ".summarizer" / "state.db") as db:
+        assert db.execute("SELECT note_path FROM notes").fetchall() == [("Archive/2026/Budget, renamed.md",)]
+
+
+def test_force_cannot_rewrite_the_note_at_another_place(vault: Path, model_env: FakeOpenAI) -> None:
+    model_env.default = fo.reply(GOOD)
+    first = Path(summarise(vault).stdout.strip())
+    before = snapshot(vault)
+    refused = summarise(vault, "--force", "--out", str(vault / "Elsewhere.md"))
+    assert refused.exit_code == 2
+    assert "already summarised in Meetings/2026-03-02 - Q3 budget review.md" in refused.stderr
+    assert snapshot(vault) == before and first.exists()
+
+
+def test_a_running_inbox_holds_summarise_off(vault: Path, model_env: FakeOpenAI) -> None:
+    from summarizer.vault import Vault
+    from summarizer.vaultlock import vault_lock
+
+    model_env.default = fo.reply(GOOD)
+    before = snapshot(vault)
+    with vault_lock(Vault.open(vault), wait=False):
+        held = summarise(vault)
+        printed = summarise(vault, "--out", "-")  # writes nothing, so needs no lock
+    assert held.exit_code == 2
+    assert "another summarizer run holds the vault lock" in held.stderr and "--wait" in held.stderr
+    assert printed.exit_code == 0 and printed.stdout.startswith("---\n")
+    assert snapshot(vault) == before
+
+
+def test_an_unlinkable_file_name_is_warned_about(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    name = "2026-03-02 - a|b pipe.txt"
+    vault = make_vault(tmp_path / "vault", "", {f"Inbox/{name}": TRANSCRIPT})
+    model_env.default = fo.reply(GOOD)
+    result = cli("summarise", vault / "Inbox" / name, "--vault", vault)
+    assert result.exit_code == 0, result.stderr
+    assert f"warning: {name}: Obsidian cannot link a file name with" in result.stderr
+    assert Path(result.stdout.strip()).is_file()
+    plain = cli("summarise", vault / "Inbox" / name, "--vault", vault, "--out", "-")
+    assert "warning" not in plain.stderr, "nothing is written, so nothing will link to it"
 
 
 def test_out_outside_vault_is_refused(vault: Path, model_env: FakeOpenAI, tmp_path: Path) -> None:
