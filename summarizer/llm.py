@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
 from summarizer.models import MeetingExtraction, Usage
-from summarizer.modelseam import HttpObserver, HttpStatus, RateLimitedError
+from summarizer.modelseam import HttpObserver, HttpStatus, RateLimitedError, ServerUnavailableError
 from summarizer.pricing import estimate_cost
 
 if TYPE_CHECKING:
@@ -352,15 +352,18 @@ class ModelClient:
                 f"rate limited by the model server (429) after {retries} retries; try again later", label
             )
         if isinstance(err, openai.APITimeoutError):
-            return ModelError(
+            return ServerUnavailableError(
                 f"the model server did not answer within {self.resolved.settings.timeout:.0f}s "
                 f"({retries} retries); raise `timeout`",
                 label,
             )
         if isinstance(err, openai.APIConnectionError):
-            return ModelError(f"could not reach the model server at {self.base_url} after {retries} retries", label)
+            return ServerUnavailableError(
+                f"could not reach the model server at {self.base_url} after {retries} retries", label
+            )
         if isinstance(err, openai.APIStatusError):
-            return ModelError(f"the model server failed ({err.status_code}) after {retries} retries", label)
+            failed = ServerUnavailableError if err.status_code >= 500 else ModelError
+            return failed(f"the model server failed ({err.status_code}) after {retries} retries", label)
         return ModelError(f"model call failed: {_one_line(err)}", label)
 
     def _log(self, record: dict[str, Any], **extra: Any) -> None:

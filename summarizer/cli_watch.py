@@ -1,0 +1,81 @@
+"""The `summarizer watch` command (registered by `summarizer.cli`).
+
+Only typer is imported at load time; watchfiles, the pipeline and openai load when the command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from summarizer.cli_options import EngineOpt, ModelOpt, VaultOpt, WaitOpt
+
+SETTLE_ENV = "SUMMARIZER_INBOX_SETTLE"  # the same setting as `inbox --settle`
+DEFAULT_SETTLE = 10.0
+
+
+def register(app: typer.Typer) -> None:
+    app.command("watch")(watch)
+
+
+def watch(
+    vault: VaultOpt = None,
+    settle: Annotated[
+        float,
+        typer.Option(
+            "--settle",
+            envvar=SETTLE_ENV,
+            help="Wait until a file has not changed for this many seconds (still being written).",
+        ),
+    ] = DEFAULT_SETTLE,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-j", help="Transcripts in flight (default: the setting).")
+    ] = None,
+    backoff: Annotated[
+        float,
+        typer.Option(
+            "--backoff",
+            help="Seconds to wait after the model server fails; doubles on each failure, up to 5 minutes.",
+        ),
+    ] = 5.0,
+    wait: WaitOpt = False,
+    model: ModelOpt = None,
+    engine: EngineOpt = None,
+) -> None:
+    """Keep running: summarise each transcript dropped in the inbox once it has settled, then archive it.
+
+    Holds the vault lock while it runs (`inbox` and `regenerate` on this vault exit 2, or queue
+    with --wait). Ctrl-C or SIGTERM stops it after the transcript in flight; a second one stops at
+    once (the next start finishes or rolls back that transcript). Exit status: 0 when stopped,
+    2 usage or configuration error (including another run holding the vault lock).
+    """
+    from summarizer.cli_common import err, run
+
+    def action() -> None:
+        import signal
+        import threading
+
+        from summarizer.inbox_scan import InboxOptions
+        from summarizer.pipeline import resolve_vault
+        from summarizer.watch import BACKOFF_MAX, WatchOptions, run_watch
+
+        root = resolve_vault(vault, [Path.cwd()])
+        options = WatchOptions(
+            InboxOptions(concurrency=concurrency, settle=settle, wait=wait, model=model, engine=engine),
+            backoff=backoff,
+            backoff_max=max(BACKOFF_MAX, backoff),
+        )
+        stop = threading.Event()
+
+        def on_signal(_signum: int, _frame: object) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt  # asked twice: stop now
+            stop.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        run_watch(root, options, stop, out=lambda line: typer.echo(line), say=err)
+
+    run(action)
