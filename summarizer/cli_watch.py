@@ -74,8 +74,11 @@ def watch(
                 raise KeyboardInterrupt  # asked twice: stop now
             stop.set()
 
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-        run_watch(root, options, stop, out=lambda line: typer.echo(line), say=err)
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            run_watch(root, options, stop, out=lambda line: typer.echo(line), say=err)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     run(action)

@@ -351,7 +351,7 @@ def run_inbox(
         raise ConfigError("--batch submits and --collect retrieves: use one at a time")
     check_options(options)
     vault = Vault.open(vault_root)
-    with vault_lock(vault, options.wait, say):
+    with vault_lock(vault, options.wait, say, clean=not options.dry_run):
         started = time.perf_counter()
         pipeline, limiter = open_pipeline(vault, options, say)
         try:

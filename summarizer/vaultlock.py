@@ -30,8 +30,13 @@ TEMP_FILE = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
 
 
 @contextmanager
-def vault_lock(vault: Vault, wait: bool, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """One writing run per vault: a second one exits 2 naming the holder, or waits with --wait."""
+def vault_lock(
+    vault: Vault, wait: bool, on_wait: Callable[[str], None] | None = None, *, clean: bool = True
+) -> Iterator[None]:
+    """One writing run per vault: a second one exits 2 naming the holder, or waits with --wait.
+
+    With `clean` (not for a dry run), stray temp files of killed runs are removed once it is held.
+    """
     from filelock import FileLock, Timeout
 
     vault.state_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +60,8 @@ def vault_lock(vault: Vault, wait: bool, on_wait: Callable[[str], None] | None =
 
         write_atomic(pid_file, str(os.getpid()))  # over any stale pid (a killed run's), never through a link
         # Holding the lock, no other run of ours is writing: a temp file from before now is a killed run's.
-        remove_stray_temp_files([vault.state_dir, *_note_folders(vault)], before=acquired)
+        if clean:
+            remove_stray_temp_files([vault.state_dir, *_note_folders(vault)], before=acquired)
         yield
     finally:
         if _read_pid(pid_file) == str(os.getpid()):

@@ -137,6 +137,10 @@ class Watch:
 
     def step(self) -> float | None:
         """Process what has settled; returns seconds until a timed re-check is due (None: events only)."""
+        recovery = self.run.recovery
+        seen = len(recovery.recovered)
+        for line in recovery.recover()[seen:]:  # an item that failed half way (say, a full disk)
+            self.say(f"recovered: {line}")
         scan = self.run.scan()
         for remark in scan.skipped:
             said = remark.error or remark.detail
@@ -169,7 +173,7 @@ class Watch:
                 self.failed.pop(c.rel, None)
         if server_down:
             delay = self.backoff.failed()
-            self.say(f"the model server is unavailable; trying again in {delay:.0f}s")
+            self.say(f"the model server is unavailable; trying again in {delay:g}s")
         elif report.count("done"):
             self.backoff.succeeded()
 
@@ -244,7 +248,7 @@ def run_watch(vault_root: Path, options: WatchOptions, stop: threading.Event, ou
             if not inbox.is_dir():
                 inbox.mkdir(parents=True)
                 say(f"created the inbox folder {run.inbox_rel}/")
-            for line in run.recovery.recover():
+            for line in run.recovery.recover():  # first, as `inbox` does: before batches are collected
                 say(f"recovered: {line}")
             for line in batchapi.collect(pipeline, run.crash):
                 say(line)
