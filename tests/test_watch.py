@@ -29,12 +29,12 @@ DEADLINE = 60.0  # seconds: a bound for a slow, shared machine, never an expecte
 
 
 class Watch:
-    """A running `summarizer watch`; its output lines are collected as they come."""
+    """A running `summarizer watch` (or another command); its output lines are collected as they come."""
 
-    def __init__(self, vault: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, vault: Path, *args: str, env: dict[str, str] | None = None, command: str = "watch") -> None:
         environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "summarizer.cli", "watch", "--vault", str(vault), *args],
+            [sys.executable, "-m", "summarizer.cli", command, "--vault", str(vault), *args],
             cwd=ROOT,
             env=environ,
             stdout=subprocess.PIPE,
@@ -179,6 +179,22 @@ def test_inbox_and_regenerate_exit_2_naming_the_lock_while_watch_runs(
     assert w.stop(signal.SIGINT) == 0
     # Once it stopped, the lock is free again.
     assert cli("inbox", "--vault", vault).exit_code == 0
+
+
+def test_inbox_with_wait_queues_until_the_watch_stops(
+    tmp_path: Path, model_env: FakeOpenAI, watches: list[Watch]
+) -> None:
+    vault = inbox_vault(tmp_path / "vault", {})
+    (vault / "Inbox").mkdir()
+    w = Watch(vault, "--settle", "0")
+    watches.append(w)
+    w.wait_line("watching Inbox/")
+    queued = Watch(vault, "--wait", command="inbox")
+    watches.append(queued)
+    queued.wait_line(f"waiting for the vault lock held by pid {w.proc.pid}")
+    assert queued.proc.poll() is None
+    assert w.stop() == 0
+    assert queued.stop(None) == 0
 
 
 def test_a_second_watch_exits_2(tmp_path: Path, model_env: FakeOpenAI, watches: list[Watch]) -> None:
