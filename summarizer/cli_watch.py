@@ -14,6 +14,7 @@ from summarizer.cli_options import EngineOpt, ModelOpt, VaultOpt, WaitOpt
 
 SETTLE_ENV = "SUMMARIZER_INBOX_SETTLE"  # the same setting as `inbox --settle`
 DEFAULT_SETTLE = 10.0
+INTERRUPTED = 130
 
 
 def register(app: typer.Typer) -> None:
@@ -54,6 +55,7 @@ def watch(
     from summarizer.cli_common import err, run
 
     def action() -> None:
+        import os
         import signal
         import threading
 
@@ -71,8 +73,12 @@ def watch(
 
         def on_signal(_signum: int, _frame: object) -> None:
             if stop.is_set():
-                raise KeyboardInterrupt  # asked twice: stop now
+                # Asked twice: stop now, as a kill would (the journal makes that safe), rather than
+                # release the lock while a worker may still be writing.
+                os.write(2, b"stopped at once; the next start finishes the transcript in flight\n")
+                os._exit(INTERRUPTED)
             stop.set()
+            os.write(2, b"stopping after the transcript in flight (again to stop at once)\n")
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

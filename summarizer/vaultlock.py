@@ -15,7 +15,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from summarizer.errors import ConfigError, VaultError
@@ -129,9 +129,9 @@ def _note_folders(vault: Vault) -> list[Path]:
     finally:
         store.close()
     folders: list[Path] = []
-    for rel in sorted(notes):
+    for rel in sorted({PurePosixPath(note).parent.as_posix() for note in notes}):
         try:
-            folder = vault.inside(rel).parent  # resolved, and refused if it leads out of the vault
+            folder = vault.inside(rel)  # resolved, and refused if it leads out of the vault
         except VaultError:
             continue
         if folder.is_dir():

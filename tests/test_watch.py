@@ -125,7 +125,7 @@ def test_processes_what_waits_then_what_arrives_settled_and_stops_on_sigterm(
 ) -> None:
     vault = inbox_vault(tmp_path / "vault", {"2026-03-01 - kiwi.txt": meeting("kiwi")})
     model_env.default = fo.responder(by_topic)
-    w = Watch(vault, "--settle", "1")
+    w = Watch(vault, "--settle", "2")
     watches.append(w)
     w.wait_line("done    2026-03-01 - kiwi.txt")  # what was already waiting, without any event
     w.wait_line("watching Inbox/")
@@ -254,6 +254,30 @@ def test_crash_after_the_note_is_written_is_rolled_forward_by_the_next_watch(
     assert again.stop() == 0
     assert check_vault(vault, files) == dict.fromkeys(files, "archive")
     assert len(model_env.chat_requests()) == 1  # the note was not paid for twice
+
+
+def test_a_second_sigint_stops_at_once_and_the_next_start_finishes(
+    tmp_path: Path, model_env: FakeOpenAI, watches: list[Watch]
+) -> None:
+    files = {"2026-03-01 - kiwi.txt": meeting("kiwi")}
+    vault = inbox_vault(tmp_path / "vault", files)
+    hold = HoldAfter(0)  # the call is held until the server stops
+    model_env.default = fo.responder(hold)
+    w = Watch(vault, "--settle", "0")
+    watches.append(w)
+    until(hold.held.is_set, "the model call in flight", w.proc)
+    w.proc.send_signal(signal.SIGINT)
+    w.wait_line("stopping after the transcript in flight")
+    assert w.stop(signal.SIGINT) == 130
+    assert "stopped at once" in w.output()
+    assert inbox_names(vault) == ["2026-03-01 - kiwi.txt"]
+
+    model_env.default = fo.responder(by_topic)
+    again = Watch(vault, "--settle", "0")
+    watches.append(again)
+    until(lambda: len(archived_names(vault)) == 1, "the transcript archived", again.proc)
+    assert again.stop() == 0
+    assert check_vault(vault, files) == dict.fromkeys(files, "archive")
 
 
 def test_sigterm_lets_the_transcript_in_flight_finish(
