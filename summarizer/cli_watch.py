@@ -10,10 +10,8 @@ from typing import Annotated
 
 import typer
 
-from summarizer.cli_options import EngineOpt, ModelOpt, VaultOpt, WaitOpt
+from summarizer.cli_options import DEFAULT_SETTLE, ConcurrencyOpt, EngineOpt, ModelOpt, SettleOpt, VaultOpt, WaitOpt
 
-SETTLE_ENV = "SUMMARIZER_INBOX_SETTLE"  # the same setting as `inbox --settle`
-DEFAULT_SETTLE = 10.0
 INTERRUPTED = 130
 
 
@@ -23,17 +21,8 @@ def register(app: typer.Typer) -> None:
 
 def watch(
     vault: VaultOpt = None,
-    settle: Annotated[
-        float,
-        typer.Option(
-            "--settle",
-            envvar=SETTLE_ENV,
-            help="Wait until a file has not changed for this many seconds (still being written).",
-        ),
-    ] = DEFAULT_SETTLE,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-j", help="Transcripts in flight (default: the setting).")
-    ] = None,
+    settle: SettleOpt = DEFAULT_SETTLE,  # the same rule and setting as `inbox --settle`
+    concurrency: ConcurrencyOpt = None,
     backoff: Annotated[
         float,
         typer.Option(
