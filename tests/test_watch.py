@@ -161,15 +161,20 @@ def test_processes_what_waits_then_what_arrives_settled_and_stops_on_sigterm(
 # ---------------------------------------------------------------------------- the lock
 
 
+def idle_watch(tmp_path: Path, watches: list[Watch]) -> tuple[Path, Watch]:
+    """A watch over an empty inbox, ready (its lock held, its OS watch in place)."""
+    vault = inbox_vault(tmp_path / "vault", {})
+    (vault / "Inbox").mkdir()
+    w = Watch(vault, "--settle", "0")
+    watches.append(w)
+    w.wait_line("watching Inbox/")
+    return vault, w
+
+
 def test_inbox_and_regenerate_exit_2_naming_the_lock_while_watch_runs(
     tmp_path: Path, model_env: FakeOpenAI, watches: list[Watch]
 ) -> None:
-    vault = inbox_vault(tmp_path / "vault", {})
-    (vault / "Inbox").mkdir()
-    w = Watch(vault, "--settle", "0.2")
-    watches.append(w)
-    w.wait_line("watching Inbox/")
-
+    vault, w = idle_watch(tmp_path, watches)
     result = cli("inbox", "--vault", vault)
     assert result.exit_code == 2
     assert f"another summarizer run holds the vault lock (pid {w.proc.pid})" in result.stderr
@@ -184,11 +189,7 @@ def test_inbox_and_regenerate_exit_2_naming_the_lock_while_watch_runs(
 def test_inbox_with_wait_queues_until_the_watch_stops(
     tmp_path: Path, model_env: FakeOpenAI, watches: list[Watch]
 ) -> None:
-    vault = inbox_vault(tmp_path / "vault", {})
-    (vault / "Inbox").mkdir()
-    w = Watch(vault, "--settle", "0")
-    watches.append(w)
-    w.wait_line("watching Inbox/")
+    vault, w = idle_watch(tmp_path, watches)
     queued = Watch(vault, "--wait", command="inbox")
     watches.append(queued)
     queued.wait_line(f"waiting for the vault lock held by pid {w.proc.pid}")
@@ -198,11 +199,7 @@ def test_inbox_with_wait_queues_until_the_watch_stops(
 
 
 def test_a_second_watch_exits_2(tmp_path: Path, model_env: FakeOpenAI, watches: list[Watch]) -> None:
-    vault = inbox_vault(tmp_path / "vault", {})
-    (vault / "Inbox").mkdir()
-    w = Watch(vault)
-    watches.append(w)
-    w.wait_line("watching Inbox/")
+    vault, w = idle_watch(tmp_path, watches)
     second = Watch(vault)
     watches.append(second)
     assert second.stop(None) == 2
