@@ -212,19 +212,23 @@ class Watch:
         watcher = threading.Thread(target=self._watch_thread, args=(gate,), name="summarizer-watch", daemon=True)
         watcher.start()
         gate.live.wait()  # the OS watch is in place: a file dropped from now on is never missed
+        self.say(f"watching {self.run.inbox_rel}/ (settle {self.options.inbox.settle:g}s); Ctrl-C or SIGTERM stops")
         try:
             due = self.step()
             while not self.stop.is_set():
                 try:
-                    got = self.events.get(timeout=due)
+                    got = [self.events.get(timeout=due)]
                 except queue.Empty:
-                    got = None  # a timer: a file has settled, or the back-off is over
-                while got is not _ENDED and not self.events.empty():
-                    got = self.events.get_nowait()  # a burst of changes makes one pass
-                if isinstance(got, Exception):
-                    raise SummarizerError(f"watching {self.run.inbox_rel}/ failed: {got}")
-                if got is _ENDED or self.stop.is_set():
+                    got = []  # a timer: a file has settled, or the back-off is over
+                while not self.events.empty():
+                    got.append(self.events.get_nowait())  # a burst of changes makes one pass
+                for event in got:
+                    if isinstance(event, Exception):
+                        raise SummarizerError(f"watching {self.run.inbox_rel}/ failed: {event}")
+                if self.stop.is_set():
                     break
+                if _ENDED in got:
+                    raise SummarizerError(f"watching {self.run.inbox_rel}/ stopped unexpectedly")
                 due = self.step()
         finally:
             self.stop.set()
@@ -252,7 +256,6 @@ def run_watch(vault_root: Path, options: WatchOptions, stop: threading.Event, ou
                 say(f"recovered: {line}")
             for line in batchapi.collect(pipeline, run.crash):
                 say(line)
-            say(f"watching {run.inbox_rel}/ (settle {options.inbox.settle:g}s); Ctrl-C or SIGTERM stops")
             Watch(run, options, stop, out, say).loop()
             say("stopped")
         finally:
