@@ -151,6 +151,9 @@ def test_processes_what_waits_then_what_arrives_settled_and_stops_on_sigterm(
     assert check_vault(vault, files) == dict.fromkeys(files, "archive")
     assert len(notes(vault)) == 3
     assert len(model_env.chat_requests()) == 3
+    # The model saw the slow file whole: its second part is in the one prompt about lime.
+    [lime] = [str(body["messages"]) for body in model_env.chat_requests() if "topic is lime" in str(body["messages"])]
+    assert "I'll send the lime figures" in lime
     assert set(journal(vault).values()) == {"done"}
     out = w.output()
     assert out.count("done    2026-03-03 - lime.txt") == 1
