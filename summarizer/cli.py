@@ -276,9 +276,9 @@ def config(vault: VaultOpt = None, model: ModelOpt = None) -> None:
 # load, and never this module: their shared helpers are in `cli_common`).
 __all__ = ["app", "err", "flags", "format_usage", "main", "parse_date_option", "run"]
 # --- command registrations ---
-from summarizer import cli_doctor, cli_eval, cli_inbox, cli_log, cli_regenerate  # noqa: E402
+from summarizer import cli_doctor, cli_eval, cli_inbox, cli_log, cli_regenerate, cli_watch  # noqa: E402
 
-for _module in (cli_inbox, cli_regenerate, cli_eval, cli_log, cli_doctor):
+for _module in (cli_inbox, cli_regenerate, cli_eval, cli_log, cli_doctor, cli_watch):
     _module.register(app)
 
 

@@ -13,10 +13,16 @@ from typing import Annotated
 
 import typer
 
-from summarizer.cli_options import EngineOpt, JsonOpt, ModelOpt, VaultOpt, WaitOpt
-
-SETTLE_ENV = "SUMMARIZER_INBOX_SETTLE"
-DEFAULT_SETTLE = 10.0
+from summarizer.cli_options import (
+    DEFAULT_SETTLE,
+    ConcurrencyOpt,
+    EngineOpt,
+    JsonOpt,
+    ModelOpt,
+    SettleOpt,
+    VaultOpt,
+    WaitOpt,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,17 +31,8 @@ def register(app: typer.Typer) -> None:
 
 def inbox(
     vault: VaultOpt = None,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-j", help="Transcripts in flight (default: the setting).")
-    ] = None,
-    settle: Annotated[
-        float,
-        typer.Option(
-            "--settle",
-            envvar=SETTLE_ENV,
-            help="Skip files modified less than this many seconds ago (still being written).",
-        ),
-    ] = DEFAULT_SETTLE,
+    concurrency: ConcurrencyOpt = None,
+    settle: SettleOpt = DEFAULT_SETTLE,
     limit: Annotated[int | None, typer.Option("--limit", help="Process at most N transcripts.")] = None,
     only: Annotated[
         str | None, typer.Option("--only", help="Only files matching this glob (name or inbox-relative path).")

@@ -20,3 +20,16 @@ WaitOpt = Annotated[bool, typer.Option("--wait", help="Wait for another run on t
 TemplateOpt = Annotated[
     str | None, typer.Option("--template", help="Use this template set (e.g. standup) instead of the vault's rules.")
 ]
+SETTLE_ENV = "SUMMARIZER_INBOX_SETTLE"
+DEFAULT_SETTLE = 10.0
+SettleOpt = Annotated[
+    float,
+    typer.Option(
+        "--settle",
+        envvar=SETTLE_ENV,
+        help="Seconds a file must go unmodified before it counts as complete (not still being written).",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None, typer.Option("--concurrency", "-j", help="Transcripts in flight (default: the setting).")
+]

@@ -25,7 +25,7 @@ from summarizer.errors import ConfigError, ModelError, SummarizerError
 from summarizer.inbox_journal import CRASH_ENV, CrashPoints, Recovery, sha
 from summarizer.inbox_scan import Candidate, InboxOptions, Scan, file_hash, scan_inbox
 from summarizer.models import Usage
-from summarizer.modelseam import RateLimitedError
+from summarizer.modelseam import RateLimitedError, ServerUnavailableError
 from summarizer.noteformat import is_linkable
 from summarizer.runlog import RunLedger
 from summarizer.runner import AdaptiveLimiter, Display, ItemResult, ProgressFn, Runner, RunReport
@@ -37,16 +37,26 @@ if TYPE_CHECKING:
     from summarizer.models import ExtractionResult, Transcript
     from summarizer.notefind import FoundNote
     from summarizer.pipeline import Pipeline
+    from summarizer.vault import Vault
 
-__all__ = ["Candidate", "InboxOptions", "InboxRun", "run_inbox"]
+__all__ = ["Candidate", "InboxOptions", "InboxRun", "check_options", "open_pipeline", "run_inbox"]
 
 RATE_LIMIT_ROUNDS = 3  # whole-transcript retries after the SDK gave up on 429s
 
 
 def is_rate_limited(error: BaseException) -> bool:
+    return _caused_by(error, RateLimitedError)
+
+
+def is_retry_later(error: BaseException) -> bool:
+    """The model server was down, failing (5xx) or rate limiting: the transcript is not at fault."""
+    return _caused_by(error, RateLimitedError) or _caused_by(error, ServerUnavailableError)
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
     cause: BaseException | None = error
     while cause is not None:
-        if isinstance(cause, RateLimitedError):
+        if isinstance(cause, kind):
             return True
         cause = cause.__cause__
     return False
@@ -97,6 +107,42 @@ class InboxRun:
         self._firsts = {id(c) for c in firsts.values()}
         return [*firsts.values(), *copies]
 
+    def prepare(self, candidates: list[Candidate]) -> list[Candidate]:
+        """`order`ed, with the vault index built before this batch writes any note."""
+        ordered = self.order(candidates)
+        if ordered and self.pipeline.engine.name != "offline":
+            # The names the index offers the model are part of the extraction cache key, so every
+            # item of the batch (and a re-run after a crash) must see the same index.
+            self.pipeline.index  # noqa: B018
+        return ordered
+
+    def execute(
+        self, ordered: list[Candidate], display: Display | None, stop: threading.Event | None = None
+    ) -> RunReport:
+        """Process (or dry-run) `prepare`d candidates; once `stop` is set, items not yet started are
+        left for the next run and the ones in flight finish."""
+        fn = self.dry_run if self.options.dry_run else self.process
+
+        def item(c: Candidate, progress: ProgressFn) -> ItemResult:
+            if stop is not None and stop.is_set():
+                if id(c) in self._firsts:
+                    self._primary_done[c.content_hash].set()  # its copies need not wait
+                return ItemResult(c.name, "skipped", "not started: stopping; next run", fields={"path": c.rel})
+            return fn(c, progress)
+
+        # Twice as many workers as request slots: while the limiter's slots are busy, the spare
+        # workers read, plan and write notes, so no slot waits for CPU work.
+        workers = 2 * self.pipeline.resolved.settings.concurrency
+        ledger = self.ledger
+        account = None if ledger is None else (lambda c, r: ledger.item(c.rel, r, transcript=c.rel))
+        return Runner(item, lambda c: c.name, workers=workers, display=display, account=account).run(ordered)
+
+    def forget_index(self) -> None:
+        """Drop the vault index (a long-running `watch` rebuilds it per batch, seeing new notes)."""
+        shared = self.pipeline.shared_index
+        with shared.lock:
+            shared.index = None
+
     # ------------------------------------------------------------------ one item
 
     def process(self, c: Candidate, progress: ProgressFn) -> ItemResult:
@@ -109,7 +155,10 @@ class InboxRun:
             finally:
                 self._primary_done[c.content_hash].set()
         except SummarizerError as err:
-            return self._failed(c, str(err.reason if err.path else err))
+            failed = self._failed(c, str(err.reason if err.path else err))
+            if is_retry_later(err):
+                failed.fields["retry_later"] = True  # the model server's fault: `watch` tries again later
+            return failed
         except OSError as err:
             return self._failed(c, f"{err.strerror or err}")
 
@@ -332,7 +381,36 @@ class InboxRun:
 # ---------------------------------------------------------------------------- entry point
 
 
-# ---------------------------------------------------------------------------- entry point
+def check_options(options: InboxOptions) -> None:
+    """Usage errors (exit 2) before the vault lock, any model call or any write."""
+    from summarizer.engines import check_engine_choice
+
+    if options.concurrency is not None and options.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    if options.settle < 0:
+        raise ConfigError("--settle must be zero or more seconds")
+    if options.limit is not None and options.limit < 0:
+        raise ConfigError(f"--limit must be zero or more, got {options.limit}")
+    check_engine_choice(options.engine)
+
+
+def open_pipeline(vault: Vault, options: InboxOptions, say: ProgressFn) -> tuple[Pipeline, AdaptiveLimiter]:
+    """The run's pipeline behind an adaptive limiter sized to its concurrency (the caller holds the
+    vault lock and closes the pipeline); template-set rules are checked before any call."""
+    from summarizer.pipeline import Pipeline
+
+    limiter = AdaptiveLimiter(1)  # sized once the settings (and so the concurrency) are known
+    flags = {"model": options.model, "concurrency": options.concurrency}
+    pipeline = Pipeline.open(vault.root, flags, engine=options.engine, observers=[limiter], wrappers=[limiter.wrap])
+    try:
+        catalogue_for(pipeline)
+        for line in pipeline.notices:
+            say(line)
+        limiter.resize(pipeline.resolved.settings.concurrency)
+    except BaseException:
+        pipeline.close()
+        raise
+    return pipeline, limiter
 
 
 def run_inbox(
@@ -344,33 +422,18 @@ def run_inbox(
 ) -> RunReport:
     """The whole command: lock, open, recover, collect batches, then process or submit."""
     from summarizer import batchapi
-    from summarizer.engines import check_engine_choice
-    from summarizer.pipeline import Pipeline
     from summarizer.vault import Vault
 
     say = notice or (lambda _message: None)
     if options.batch and options.collect:
         raise ConfigError("--batch submits and --collect retrieves: use one at a time")
-    if options.concurrency is not None and options.concurrency < 1:
-        raise ConfigError("--concurrency must be at least 1")
-    if options.settle < 0:
-        raise ConfigError("--settle must be zero or more seconds")
-    check_engine_choice(options.engine)
+    check_options(options)
     vault = Vault.open(vault_root)
-    with vault_lock(vault, options.wait, say):
+    with vault_lock(vault, options.wait, say, clean=not options.dry_run):
         started = time.perf_counter()
-        limiter = AdaptiveLimiter(1)  # sized once the settings (and so the concurrency) are known
-        flags = {"model": options.model, "concurrency": options.concurrency}
-        pipeline = Pipeline.open(
-            vault.root, flags, engine=options.engine, observers=[limiter], wrappers=[limiter.wrap]
-        )
+        pipeline, limiter = open_pipeline(vault, options, say)
         ledger: RunLedger | None = None
         try:
-            catalogue_for(pipeline)  # template-set rules checked before any call
-            for line in pipeline.notices:
-                say(line)
-            workers = pipeline.resolved.settings.concurrency
-            limiter.resize(workers)
             run = InboxRun(pipeline, options)
             if not options.dry_run:
                 command = "inbox --batch" if options.batch else "inbox --collect" if options.collect else "inbox"
@@ -393,23 +456,13 @@ def run_inbox(
                 candidates = [c for c in candidates if c.content_hash in in_batches]
                 if left:
                     say(f"{len(left)} transcript(s) not from a batch are left for a normal run")
-            ordered = run.order(candidates)
-            if ordered and pipeline.engine.name != "offline":
-                # Build the vault index now, before this run writes any note: the names it offers the
-                # model are part of the extraction cache key, so every item of the run (and a re-run
-                # after a crash) must see the same index.
-                pipeline.index  # noqa: B018
+            if not candidates and scan.why_empty:
+                say(scan.why_empty)
+            ordered = run.prepare(candidates)
             if options.batch and not options.dry_run:
                 report = batchapi.submit(pipeline, run.crash, ordered)
             else:
-                fn = run.dry_run if options.dry_run else run.process
-                # Twice as many workers as request slots: while the limiter's slots are busy, the
-                # spare workers read, plan and write notes, so no slot waits for CPU work.
-                account = None if ledger is None else (lambda c, r: ledger.item(c.rel, r, transcript=c.rel))
-                runner: Runner[Candidate] = Runner(
-                    fn, lambda c: c.name, workers=2 * workers, display=display, account=account
-                )
-                report = runner.run(ordered)
+                report = run.execute(ordered, display)
             report.results = [*recovering, *scan.skipped, *report.results]
             report.wall_seconds = time.perf_counter() - started
             extra.update(

@@ -93,6 +93,8 @@ class Candidate:
 class Scan:
     candidates: list[Candidate] = field(default_factory=list)
     skipped: list[ItemResult] = field(default_factory=list)
+    why_empty: str | None = None  # when nothing is waiting: why, in words (no inbox folder, --only...)
+    settles_in: float | None = None  # seconds until the first file still being written has settled
 
 
 def scan_inbox(vault: Vault, inbox_rel: str, archive_rel: str, options: InboxOptions, ignore: set[str]) -> Scan:
@@ -102,10 +104,12 @@ def scan_inbox(vault: Vault, inbox_rel: str, archive_rel: str, options: InboxOpt
     inbox = vault.inside(inbox_rel)
     result = Scan()
     if not inbox.is_dir():
+        result.why_empty = f"no inbox folder at {inbox_rel}/ (create it, or set `inbox` in .summarizer.toml)"
         return result
     archive = vault.inside(archive_rel)
     now = time.time()
     found: list[tuple[str, Path]] = []
+    matched = 0
     for folder, dirs, files in os.walk(inbox):  # never descends into symlinked folders
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != ARCHIVE_DIRNAME and here / d != archive)
@@ -122,6 +126,7 @@ def scan_inbox(vault: Vault, inbox_rel: str, archive_rel: str, options: InboxOpt
             continue
         if options.only and not (fnmatch.fnmatch(shown, options.only) or fnmatch.fnmatch(path.name, options.only)):
             continue
+        matched += 1
         try:
             info = path.lstat()
         except FileNotFoundError:
@@ -140,13 +145,27 @@ def scan_inbox(vault: Vault, inbox_rel: str, archive_rel: str, options: InboxOpt
             continue
         age = now - info.st_mtime
         if age < options.settle:
+            wait = options.settle - max(age, 0.0)
+            result.settles_in = wait if result.settles_in is None else min(result.settles_in, wait)
             result.skipped.append(
-                ItemResult(shown, "skipped", f"still being written (modified {age:.0f}s ago); next run")
+                ItemResult(
+                    shown,
+                    "skipped",
+                    f"still being written (modified {age:.0f}s ago); next run",
+                    fields={"path": rel, "settling": True},
+                )
             )
             continue
         result.candidates.append(Candidate(path, rel, shown, info.st_size, info.st_mtime_ns))
     if options.limit is not None:
+        if options.limit <= 0 and result.candidates:
+            result.why_empty = f"--limit {options.limit}: nothing to process"
         result.candidates = result.candidates[: max(options.limit, 0)]
+    if not matched:
+        if options.only:
+            result.why_empty = f"--only {options.only!r} matched no file in {inbox_rel}/"
+        else:
+            result.why_empty = f"nothing waiting in {inbox_rel}/"
     hashed: list[Candidate] = []
     for candidate in result.candidates:
         try:

@@ -31,7 +31,7 @@ from summarizer import servers
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
 from summarizer.models import MeetingExtraction, Usage
-from summarizer.modelseam import HttpObserver, HttpStatus, RateLimitedError
+from summarizer.modelseam import HttpObserver, HttpStatus, RateLimitedError, ServerUnavailableError
 from summarizer.pricing import estimate_cost
 
 if TYPE_CHECKING:
@@ -436,8 +436,9 @@ class ModelClient:
                 if mode != "prompt" and servers.is_format_refusal(status, text, getattr(err, "param", None)):
                     self._log(record, error=f"{status}: the server refused this response format: {text[:300]}")
                     raise FormatRejected(mode, f"{status}: {text[:200]}", servers.refused_types(text)) from err
-                if probe and (status in (400, 422) or status >= 500) and not servers.is_context_overflow(text):
+                if probe and status in (400, 422, 500) and not servers.is_context_overflow(text):
                     # Unknown wording on a format not yet seen to work here: try the next format once.
+                    # 502/503/504 say the server (or a proxy) is down, never that it refused the format.
                     self._log(record, error=f"{status} with a format not yet tried on this server: {text[:300]}")
                     raise _Suspect(mode, f"{status}: {text[:200]}") from err
                 retryable = status in (408, 409, 429) or status >= 500
@@ -527,15 +528,18 @@ class ModelClient:
                 f"rate limited by the model server (429) after {retries} retries; try again later", label
             )
         if isinstance(err, openai.APITimeoutError):
-            return ModelError(
+            return ServerUnavailableError(
                 f"the model server did not answer within {self.resolved.settings.timeout:.0f}s "
                 f"({retries} retries); raise `timeout`",
                 label,
             )
         if isinstance(err, openai.APIConnectionError):
-            return ModelError(f"could not reach the model server at {self.base_url} after {retries} retries", label)
+            return ServerUnavailableError(
+                f"could not reach the model server at {self.base_url} after {retries} retries", label
+            )
         if isinstance(err, openai.APIStatusError):
-            return ModelError(f"the model server failed ({err.status_code}) after {retries} retries", label)
+            failed = ServerUnavailableError if err.status_code >= 500 else ModelError
+            return failed(f"the model server failed ({err.status_code}) after {retries} retries", label)
         return ModelError(f"model call failed: {_one_line(err)}", label)
 
     def _log(self, record: dict[str, Any], **extra: Any) -> None:

@@ -46,3 +46,8 @@ Wrapper = Callable[[Extractor], Extractor]
 
 class RateLimitedError(ModelError):
     """The provider gave up on rate limits (after its own retries): the caller may try again later."""
+
+
+class ServerUnavailableError(ModelError):
+    """The model server could not be reached, timed out or failed (5xx) after the retries: not the
+    transcript's fault, so a long-running caller (`watch`) may try the same transcript again later."""

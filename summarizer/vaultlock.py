@@ -1,29 +1,42 @@
-"""The vault lock: one writing run (inbox, regenerate) per vault at a time.
+"""The vault lock: one writing run (inbox, regenerate, watch) per vault at a time.
 
 A second run exits 2 naming the holder's pid, or waits with --wait. Its own module so that every
 command that writes can take it without importing another command.
+
+Whoever takes the lock first removes the temp files a killed run left behind (`write_atomic`'s
+`.<name>.<8 hex>.tmp`, older than the lock) in `.summarizer/` and in the folders of the notes we wrote.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+import re
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from summarizer.errors import ConfigError
+from summarizer.errors import ConfigError, VaultError
 
 if TYPE_CHECKING:
     from summarizer.vault import Vault
 
 LOCK_NAME = "inbox.lock"
 PID_NAME = "inbox.pid"
+# What `vault.write_atomic` names its temp file next to `<name>`: `.<name>.<8 hex digits>.tmp`.
+TEMP_FILE = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
 
 
 @contextmanager
-def vault_lock(vault: Vault, wait: bool, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """One writing run per vault: a second one exits 2 naming the holder, or waits with --wait."""
+def vault_lock(
+    vault: Vault, wait: bool, on_wait: Callable[[str], None] | None = None, *, clean: bool = True
+) -> Iterator[None]:
+    """One writing run per vault: a second one exits 2 naming the holder, or waits with --wait.
+
+    With `clean` (not for a dry run), stray temp files of killed runs are removed once it is held.
+    """
     from filelock import FileLock, Timeout
 
     vault.state_dir.mkdir(parents=True, exist_ok=True)
@@ -42,9 +55,13 @@ def vault_lock(vault: Vault, wait: bool, on_wait: Callable[[str], None] | None =
             on_wait(f"waiting for the vault lock held by pid {holder}")
         lock.acquire(timeout=-1)
     try:
+        acquired = time.time()
         from summarizer.vault import write_atomic
 
         write_atomic(pid_file, str(os.getpid()))  # over any stale pid (a killed run's), never through a link
+        # Holding the lock, no other run of ours is writing: a temp file from before now is a killed run's.
+        if clean:
+            remove_stray_temp_files([vault.state_dir, *_note_folders(vault)], before=acquired)
         yield
     finally:
         if _read_pid(pid_file) == str(os.getpid()):
@@ -73,3 +90,50 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True  # exists, owned by someone else
     return True
+
+
+def remove_stray_temp_files(folders: Iterable[Path], before: float) -> list[Path]:
+    """`write_atomic` temp files in these folders (not below them) last modified before `before`.
+
+    Only regular files whose names match the temp pattern exactly are removed; a folder that is
+    missing or unreadable is passed over. Returns what was removed.
+    """
+    removed: list[Path] = []
+    for folder in dict.fromkeys(folders):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if not TEMP_FILE.fullmatch(entry.name):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and info.st_mtime < before:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            except OSError:
+                continue  # gone meanwhile, or not ours to remove: never fail the run over it
+    return removed
+
+
+def _note_folders(vault: Vault) -> list[Path]:
+    """The folders of the notes the state store says we wrote (none before the first run)."""
+    from summarizer.store import Store
+
+    if not (vault.state_dir / "state.db").is_file():
+        return []
+    store = Store(vault.state_dir / "state.db")
+    try:
+        notes = store.note_paths_under("")
+    finally:
+        store.close()
+    folders: list[Path] = []
+    for rel in sorted({PurePosixPath(note).parent.as_posix() for note in notes}):
+        try:
+            folder = vault.inside(rel)  # resolved, and refused if it leads out of the vault
+        except VaultError:
+            continue
+        if folder.is_dir():
+            folders.append(folder)
+    return folders

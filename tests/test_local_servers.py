@@ -282,3 +282,15 @@ def test_a_bad_answer_is_one_short_line_in_the_inbox_table_with_details_in_the_c
     assert table[0].count("more)") <= 1 and "then" not in table[0], "the same problem is not repeated"
     logged = [error for _, error in calls(vault) if error]
     assert logged and all("participants" in error and "related" in error for error in logged), "details in the log"
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_server_that_is_down_is_retried_in_the_same_format_never_downgraded(
+    vault: Path, model_env: FakeOpenAI, status: int
+) -> None:
+    model_env.enqueue(fo.server_error(status))
+    model_env.default = fo.reply(GOOD)
+    result = summarise(vault)
+    assert result.exit_code == 0, result.stderr
+    strict = [body["response_format"]["json_schema"]["strict"] for body in model_env.chat_requests()]
+    assert strict == [True, True]  # the retry kept the strict schema: an outage says nothing of formats
