@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from summarizer.errors import ConfigError, SummarizerError
 from summarizer.inbox import InboxRun, check_options, open_pipeline
 from summarizer.inbox_scan import ARCHIVE_DIRNAME, Candidate, InboxOptions
+from summarizer.runlog import RunLedger
 from summarizer.runner import ItemResult
 from summarizer.vaultlock import vault_lock
 
@@ -158,7 +159,14 @@ class Watch:
     def _process(self, candidates: list[Candidate]) -> None:
         self.run.forget_index()  # notes written since the last batch count as links now
         by_name = {c.name: c for c in candidates}
-        report = self.run.execute(self.run.prepare(candidates), self.lines, self.stop)
+        pipeline = self.run.pipeline
+        ledger = self.run.ledger = RunLedger.begin(pipeline.store, "watch", pipeline.engine)  # a pass is a run
+        try:
+            report = self.run.execute(self.run.prepare(candidates), self.lines, self.stop)
+        except BaseException as error:
+            ledger.finish(None, error=" ".join(str(error).split()) or type(error).__name__)
+            raise
+        ledger.finish(report)
         server_down = False
         for result in report.results:
             c = by_name.get(result.name)

@@ -7,6 +7,7 @@ SIGTERM (or SIGKILL) and checks the exit status, notes, archive and journal.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -159,6 +160,10 @@ def test_processes_what_waits_then_what_arrives_settled_and_stops_on_sigterm(
     assert out.count("done    2026-03-03 - lime.txt") == 1
     assert "stopped" in out
     assert not (vault / ".summarizer" / "inbox.pid").exists()
+    # Each pass is a run in the log, and its items are the transcripts it summarised.
+    logged = json.loads(cli("log", "--vault", vault, "--json", "-n", "0").stdout)
+    items = logged if isinstance(logged, list) else logged.get("items", logged.get("rows", []))
+    assert sorted(i["transcript"].rsplit("/", 1)[-1] for i in items if i.get("command") == "watch") == sorted(files)
 
 
 # ---------------------------------------------------------------------------- the lock
