@@ -40,6 +40,7 @@ from typing import Literal, get_args
 
 from rapidfuzz import fuzz, process
 
+from summarizer.datefind import MONTHS
 from summarizer.models import AccountCategory, MeetingExtraction, NoteType, Transcript
 from summarizer.vault_index import IndexedNote, VaultIndex
 
@@ -550,18 +551,7 @@ _STOPWORDS = frozenset(
         "friday",
         "saturday",
         "sunday",
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
+        *MONTHS,
     }
 )
 _WORD = re.compile(r"[^\W\d_][\w'’.-]*")
