@@ -746,7 +746,9 @@ def _not_regular(mode: int) -> str | None:
     return next((kind for test, kind in _NOT_REGULAR if test(mode)), "not a regular file")
 
 
-def check_input_file(path: Path, error: type[SummarizerError] = TranscriptError) -> None:
+def check_input_file(
+    path: Path, error: type[SummarizerError] = TranscriptError, what: str = "a transcript file"
+) -> None:
     """Refuse at once, without opening it, anything but an existing regular file we may read.
 
     A FIFO or device would block a reader forever, a directory cannot be read: each gets one
@@ -760,7 +762,7 @@ def check_input_file(path: Path, error: type[SummarizerError] = TranscriptError)
         raise error(f"cannot read file: {err.strerror or err}", path) from None
     kind = _not_regular(mode)
     if kind is not None:
-        raise error(f"is {kind}, not a transcript file", path)
+        raise error(f"is {kind}, not {what}", path)
     if not os.access(path, os.R_OK):
         raise error("cannot read file: Permission denied", path)
 

@@ -47,7 +47,7 @@ from summarizer.notefind import record_for_moved, walk_notes
 from summarizer.noteformat import NoteFormat, packaged
 from summarizer.noteparse import as_date, as_strings, split_note
 from summarizer.pipeline import Pipeline
-from summarizer.reader import repair_mojibake
+from summarizer.reader import check_input_file, repair_mojibake
 from summarizer.render import GENERATED_TAG, SOURCE_NAME_KEY
 from summarizer.rules import fold
 from summarizer.store import NoteRecord
@@ -375,8 +375,9 @@ class Regenerator:
     def regenerate(self, note: Path, progress: Any = None) -> Outcome:
         """Regenerate one note (or, dry-run, work out the diff); raises a SummarizerError naming it."""
         p = self.pipeline
-        if not note.is_file():
+        if not note.exists():
             raise NoteParseError("no such note", note)
+        check_input_file(note, NoteParseError, what="a note")  # a FIFO or folder is refused, never opened
         if not p.vault.contains(note):
             raise VaultError("not inside the vault", note)
         rel = p.vault.relative(note)

@@ -188,3 +188,13 @@ def test_notes_get_the_mode_the_umask_gives_and_keep_it_when_overwritten(vault: 
     assert Path(again.stdout.strip()) == note
     assert stat.S_IMODE(note.stat().st_mode) == 0o604
     assert [p.name for p in note.parent.iterdir()] == [note.name], "no temporary file left behind"
+
+
+def test_regenerate_refuses_a_fifo_named_as_a_note_at_once(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path / "vault", "", {})
+    fifo = vault / "Meetings" / "pipe.md"
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    result = cli("regenerate", fifo, "--vault", vault, "--engine", "offline")
+    assert result.exit_code == 1
+    assert "pipe.md: is a named pipe (FIFO), not a note" in result.stderr
