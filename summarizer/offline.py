@@ -14,7 +14,8 @@ form and speaker turns, not on phrases of any one corpus:
 * *I* is the speaker, *we* the team, *you* the participant named in the
   sentence or else the previous speaker (`third_person`); role labels such as
   "Project Manager" read "the Project Manager";
-* summary: who met, topics (phrases at least two speakers used), TextRank's
+* summary: who met, topics (phrases at least two speakers used), who held the
+  floor (the longest uninterrupted turns read as presentations), TextRank's
   most central sentences reported without quotes (a view attributed, a fact
   stated), how many decisions on what, and an unanswered yes/no question;
 * action items: a commitment ("I'll", "can you" + a yes, "<name> will", "ask
@@ -22,8 +23,11 @@ form and speaker turns, not on phrases of any one corpus:
   sentence; narration, questions nobody took on and fragments are dropped;
   near-duplicates keep the dated, longer one; deadlines are resolved against
   the meeting date (rules in `resolve_deadline`);
-* decisions: explicit decision language, or a proposal another speaker
-  accepts in the next two turns, one sentence each;
+* decisions: explicit decision language ("we decided", "made the decision
+  to"), or a proposal another speaker accepts within three turns (back-channels
+  are no answer), said as its outcome ("The logo will be on the front"), one
+  sentence each; reported ones (in quotes), vague ones ("things", "those") and
+  judgements ("will be very ...") are not decisions;
 * key information: sentences carrying figures, money, dates, names or risks,
   standalone (no unresolved pronoun) and never repeating another section.
 """
@@ -433,6 +437,37 @@ def _decision_topics(decisions: Sequence[Decision]) -> list[str]:
     return out
 
 
+PRESENTATION_WORDS = 150  # a turn this long, nobody cutting in, is a presentation or a report
+
+
+def _presentations(sentences: Sequence[_Sentence], names: _NameIndex, topics: Sequence[str]) -> list[str]:
+    """Who held the floor: "the Marketing gave a presentation on buttons." for the longest turns (two at most),
+    on the meeting topic that turn named most (none named: the presentation alone)."""
+    turns: dict[int, list[_Sentence]] = {}
+    for s in sentences:
+        turns.setdefault(s.utterance, []).append(s)
+    long_turns = sorted(
+        (t for t in turns.values() if sum(len(s.words) for s in t) >= PRESENTATION_WORDS),
+        key=lambda t: -sum(len(s.words) for s in t),
+    )
+    out: list[str] = []
+    seen: set[str | None] = set()
+    for turn in long_turns:
+        speaker = turn[0].speaker
+        if speaker in seen or not speaker or _DIARISED.fullmatch(speaker):
+            continue
+        seen.add(speaker)
+        text = " ".join(s.lower for s in turn)
+        counts = Counter({t: len(re.findall(rf"\b{re.escape(t.lower())}\b", text)) for t in topics})
+        topic = max(topics, key=lambda t: counts[t], default=None)
+        who = names.display(speaker) or speaker
+        about = f" on {topic}" if topic and counts[topic] else ""
+        out.append(f"{who[:1].upper() + who[1:]} gave a presentation{about}.")
+        if len(out) >= 2:
+            break
+    return out
+
+
 def _compose_summary(
     transcript: Transcript,
     sentences: Sequence[_Sentence],
@@ -450,6 +485,7 @@ def _compose_summary(
     else:
         who = "The participants"
     parts = [f"{who} met to discuss {_join_names(list(topics))}." if topics else f"{who} met."]
+    parts += _presentations(sentences, names, topics)
     words = 0
     chosen: list[tuple[int, str]] = []
     for s in ranked:
@@ -1159,7 +1195,7 @@ _STATEMENT = re.compile(
     r"[a-z][a-z-]+(?: [a-z][a-z-]+)?) "
     r"(?P<verb>will be|'ll be|will have|is going to be|'s going to be|is gonna be|'s gonna be|should be|has to be"
     r"|must be|can be|is made of|are made of|will|should)\b"
-    r"(?!\s+(?:a problem|an issue|difficult|hard|nice|good|great|fine|better|cool"
+    r"(?!\s+(?:be\s+)?(?:a problem|an issue|difficult|hard|nice|good|great|fine|better|cool"
     r"|very|really|quite|too|so|more|less)\b)"  # "will be very good-looking": a judgement, not a plan
 )
 _AGREE = re.compile(
