@@ -450,22 +450,28 @@ def _presentations(sentences: Sequence[_Sentence], names: _NameIndex, topics: Se
         (t for t in turns.values() if sum(len(s.words) for s in t) >= PRESENTATION_WORDS),
         key=lambda t: -sum(len(s.words) for s in t),
     )
-    out: list[str] = []
-    seen: set[str | None] = set()
+    held: list[tuple[str, str | None]] = []  # (who, topic)
     for turn in long_turns:
         speaker = turn[0].speaker
-        if speaker in seen or not speaker or _DIARISED.fullmatch(speaker):
+        if not speaker or _DIARISED.fullmatch(speaker) or any(speaker == s for s, _ in held):
             continue
-        seen.add(speaker)
         text = " ".join(s.lower for s in turn)
         counts = Counter({t: len(re.findall(rf"\b{re.escape(t.lower())}\b", text)) for t in topics})
         topic = max(topics, key=lambda t: counts[t], default=None)
-        who = names.display(speaker) or speaker
-        about = f" on {topic}" if topic and counts[topic] else ""
-        out.append(f"{who[:1].upper() + who[1:]} gave a presentation{about}.")
-        if len(out) >= 2:
+        held.append((speaker, topic if topic and counts[topic] else None))
+        if len(held) >= 2:
             break
-    return out
+    if not held:
+        return []
+    who = [names.display(s) or s for s, _ in held]
+    who[0] = who[0][:1].upper() + who[0][1:]
+    about = [t for _, t in held]
+    if len(held) == 1:
+        return [f"{who[0]} gave a presentation{f' on {about[0]}' if about[0] else ''}."]
+    if about[0] and about[1] and about[0] != about[1]:
+        return [f"{who[0]} gave a presentation on {about[0]} and {who[1]} on {about[1]}."]
+    same = f" on {about[0]}" if about[0] and about[0] == about[1] else ""
+    return [f"{who[0]} and {who[1]} gave presentations{same}."]
 
 
 def _compose_summary(

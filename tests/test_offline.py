@@ -351,3 +351,17 @@ def test_summary_names_who_gave_a_presentation() -> None:
     x = offline_extract(make(talk))
     assert re.search(r"Ben Ode gave a presentation on (?:the )?(?:battery|charger)", x.summary), x.summary
     assert "Ann Lee gave a presentation" not in x.summary
+
+
+def test_two_presenters_share_one_sentence() -> None:
+    battery = " ".join(f"The battery tests ran for {n} hours and the battery held its charge." for n in range(2, 16))
+    budget = " ".join(f"The budget line {n} covers the supplier invoices within the plan." for n in range(2, 16))
+    talk = [
+        ("Ann Lee", "Let's hear about the battery tests and the budget."),
+        ("Ben Ode", battery),
+        ("Cleo Park", budget),
+        ("Ann Lee", "Thanks, the battery results look good and the budget is fine."),
+        ("Ben Ode", "The budget is tight but the battery is good."),
+    ]
+    summary = offline_extract(make(talk)).summary
+    assert "Ben Ode gave a presentation on battery tests and Cleo Park on budget." in summary, summary
