@@ -1240,6 +1240,7 @@ def _outcome(text: str) -> str:
     """A decision as its outcome: "The team agreed that the team is having rubber buttons" ->
     "The team will have rubber buttons"; "The logo can be on the front" -> "The logo will be on the front"."""
     text = _AGREED_PLAN.sub("", text)
+    text = re.sub(r"^(The team) (?:doesn't|does not)\b", r"\1 will not", text, flags=re.IGNORECASE)
     m = _PLANNED.match(text)
     if m is not None:
         verb = " have" if "having" in m.group(0).lower() else m.group(2) or ""

@@ -305,9 +305,13 @@ def test_decisions_read_as_outcomes() -> None:
         "The team will go for a titanium back and a plastic front.",
     ]
     assert x.decisions[2].evidence == "So, we're going for a titanium back and a plastic front?"
-    said = [("Ann Lee", "We made the decision to drop the speech recognition from the design.")]
+    said = [
+        ("Ann Lee", "We made the decision to drop the speech recognition from the design."),
+        ("Ann Lee", "And we agreed that we don't use a speaker in the remote."),
+    ]
     assert [d.text for d in offline_extract(make(said)).decisions] == [
-        "The team decided to drop the speech recognition from the design."
+        "The team decided to drop the speech recognition from the design.",
+        "The team will not use a speaker in the remote.",
     ]
 
 
