@@ -14,7 +14,8 @@ form and speaker turns, not on phrases of any one corpus:
 * *I* is the speaker, *we* the team, *you* the participant named in the
   sentence or else the previous speaker (`third_person`); role labels such as
   "Project Manager" read "the Project Manager";
-* summary: who met, topics (phrases at least two speakers used), TextRank's
+* summary: who met, topics (phrases at least two speakers used), who held the
+  floor (the longest uninterrupted turns read as presentations), TextRank's
   most central sentences reported without quotes (a view attributed, a fact
   stated), how many decisions on what, and an unanswered yes/no question;
 * action items: a commitment ("I'll", "can you" + a yes, "<name> will", "ask
@@ -22,8 +23,11 @@ form and speaker turns, not on phrases of any one corpus:
   sentence; narration, questions nobody took on and fragments are dropped;
   near-duplicates keep the dated, longer one; deadlines are resolved against
   the meeting date (rules in `resolve_deadline`);
-* decisions: explicit decision language, or a proposal another speaker
-  accepts in the next two turns, one sentence each;
+* decisions: explicit decision language ("we decided", "made the decision
+  to"), or a proposal another speaker accepts within three turns (back-channels
+  are no answer), said as its outcome ("The logo will be on the front"), one
+  sentence each; reported ones (in quotes), vague ones ("things", "those") and
+  judgements ("will be very ...") are not decisions;
 * key information: sentences carrying figures, money, dates, names or risks,
   standalone (no unresolved pronoun) and never repeating another section.
 """
@@ -53,7 +57,7 @@ from summarizer.models import (
     Usage,
 )
 
-VERSION = "4"  # bump when the rules change: it is part of the extraction cache key
+VERSION = "5"  # bump when the rules change: it is part of the extraction cache key
 ENGINE = "offline"
 MODEL = "offline"
 PROMPT_VERSION = f"offline-{VERSION}"
@@ -433,6 +437,43 @@ def _decision_topics(decisions: Sequence[Decision]) -> list[str]:
     return out
 
 
+PRESENTATION_WORDS = 150  # a turn this long, nobody cutting in, is a presentation or a report
+
+
+def _presentations(sentences: Sequence[_Sentence], names: _NameIndex, topics: Sequence[str]) -> list[str]:
+    """Who held the floor: "the Marketing gave a presentation on buttons." for the longest turns (two at most),
+    on the meeting topic that turn named most (none named: the presentation alone)."""
+    turns: dict[int, list[_Sentence]] = {}
+    for s in sentences:
+        turns.setdefault(s.utterance, []).append(s)
+    long_turns = sorted(
+        (t for t in turns.values() if sum(len(s.words) for s in t) >= PRESENTATION_WORDS),
+        key=lambda t: -sum(len(s.words) for s in t),
+    )
+    held: list[tuple[str, str | None]] = []  # (who, topic)
+    for turn in long_turns:
+        speaker = turn[0].speaker
+        if not speaker or _DIARISED.fullmatch(speaker) or any(speaker == s for s, _ in held):
+            continue
+        text = " ".join(s.lower for s in turn)
+        counts = Counter({t: len(re.findall(rf"\b{re.escape(t.lower())}\b", text)) for t in topics})
+        topic = max(topics, key=lambda t: counts[t], default=None)
+        held.append((speaker, topic if topic and counts[topic] else None))
+        if len(held) >= 2:
+            break
+    if not held:
+        return []
+    who = [names.display(s) or s for s, _ in held]
+    who[0] = who[0][:1].upper() + who[0][1:]
+    about = [t for _, t in held]
+    if len(held) == 1:
+        return [f"{who[0]} gave a presentation{f' on {about[0]}' if about[0] else ''}."]
+    if about[0] and about[1] and about[0] != about[1]:
+        return [f"{who[0]} gave a presentation on {about[0]} and {who[1]} on {about[1]}."]
+    same = f" on {about[0]}" if about[0] and about[0] == about[1] else ""
+    return [f"{who[0]} and {who[1]} gave presentations{same}."]
+
+
 def _compose_summary(
     transcript: Transcript,
     sentences: Sequence[_Sentence],
@@ -450,6 +491,7 @@ def _compose_summary(
     else:
         who = "The participants"
     parts = [f"{who} met to discuss {_join_names(list(topics))}." if topics else f"{who} met."]
+    parts += _presentations(sentences, names, topics)
     words = 0
     chosen: list[tuple[int, str]] = []
     for s in ranked:
@@ -777,6 +819,7 @@ def _dehedge(text: str) -> str:
         r"\b(have|has|had|is|are|was|were|be|got|get|it's|there's)\s+like,?\s+", r"\1 ", text, flags=re.IGNORECASE
     )
     text = _destutter(text)
+    text = re.sub(r"\b(?:a|an|the) (?=(?:a|an|the) )", "", text, flags=re.IGNORECASE)  # "an a soft material"
     text = re.sub(r"\s+([,.?!;])", r"\1", text)
     return re.sub(r"([,;])(?:\s*[,;])+", r"\1", re.sub(r"\s+", " ", text)).strip(" ,;")
 
@@ -1128,13 +1171,15 @@ def _responder(s: _Sentence, transcript: Transcript) -> str | None:
 # --------------------------------------------------------------------------- decisions
 
 _DECISION = re.compile(  # alternatives sharing a start are tried in order: "decided to" before "decided"
-    r"\b(?:(?P<to>(?:we(?:'ve| have)?|it was|it's been) (?:agreed|decided) to)"
+    r"\b(?:(?P<to>(?:we(?:'ve| have| had)?|it was|it's been) (?:agreed|decided) to"
+    r"|(?:we(?:'ve| have| had)?|it was) (?:made|taken|reached) (?:the|a|our) decision to"
+    r"|(?:the|our) decisions? (?:today |here |now )?(?:is|are|was|were) to)"
     r"|(?P<go>let's|we'll|we will|we're going to|we are going to)\s+(?:go|stick) (?:with|for)"
     r"|(?P<on>(?:we(?:'ve| have)?|it was) (?:agreed|decided|settled) on|we're going with|we are going with"
     r"|we(?:'ve| have)? settled on)"
     r"|(?P<that>(?:we(?:'ve| have)?|everyone|everybody|all) agreed(?: that)?|(?:everyone|everybody) agrees(?: that)?"
     r"|we all agree(?: that)?"
-    r"|(?:it's|it is|it was|we've|we have|we) decided(?: that)?|the decision is(?: that)?"
+    r"|(?:it's|it is|it was|we've|we have|we had|we) decided(?: that)?|the decision is(?: that)?"
     r"|we(?:'ve| have) settled(?: that)?|so it's decided(?: that)?))\b"
 )
 _UNDECIDED = re.compile(
@@ -1145,18 +1190,19 @@ _UNDECIDED = re.compile(
 
 _PROPOSAL = re.compile(
     r"\b(?P<subject>let's|let us|we'll|we will|we're going to|we are going to|we're gonna|we'd|we should|so we|we can"
-    r"|we(?:'re| are) going (?=for|with))\s+(?:just\s+|all\s+|then\s+|probably\s+|definitely\s+)?"
+    r"|we(?:'re| are) going(?= for| with))\s+(?:just\s+|all\s+|then\s+|probably\s+|definitely\s+)?"
     r"(?P<verb>have|use|make|keep|put|include|stick|choose|pick|add|drop|leave|stay|change|go(?= for| with)|for|with)"
     r"\b(?!\s+to\b)"
 )
 # "the case will be plastic", "our logo should be on the back": a plan for a thing, not a person
 _STATEMENT = re.compile(
-    r"(?:^|[,;] |\bso |\band )(?P<subject>(?:the|our|this|that) "
+    r"(?:^|[,;] |\b(?:so|and|then) )(?P<subject>(?:the|our|this|that) "
     r"(?!(?:thing|problem|idea|point|question|one|first|next|last|other|reason|issue|method|way|fact|same)\b)"
     r"[a-z][a-z-]+(?: [a-z][a-z-]+)?) "
     r"(?P<verb>will be|'ll be|will have|is going to be|'s going to be|is gonna be|'s gonna be|should be|has to be"
-    r"|must be|is made of|are made of|will|should)\b"
-    r"(?!\s+(?:a problem|an issue|difficult|hard|nice|good|great|fine|better|cool))"
+    r"|must be|can be|is made of|are made of|will|should)\b"
+    r"(?!\s+(?:be\s+)?(?:a problem|an issue|difficult|hard|nice|good|great|fine|better|cool"
+    r"|very|really|quite|too|so|more|less)\b)"  # "will be very good-looking": a judgement, not a plan
 )
 _AGREE = re.compile(
     r"^(?:yes|yeah|yep|yup|sure|okay|ok|agreed|i agree|right|exactly|fine|good|great|perfect|sounds good|alright"
@@ -1168,13 +1214,38 @@ _HYPOTHETICAL = re.compile(r"\b(?:if|whether|unless|maybe|might|could|perhaps|po
 def _agreed(s: _Sentence, transcript: Transcript) -> bool:
     """Another speaker says yes, or echoes the proposal's words, within the next two turns."""
     terms = set(s.terms)
-    for u in transcript.utterances[s.utterance + 1 : s.utterance + 3]:
+    for u in transcript.utterances[s.utterance + 1 : s.utterance + 4]:
         if u.speaker == s.speaker or not u.speaker:
             continue
         reply = _unhesitate(_clean(u.text).lower()).strip(" ,.")
+        if len(_words(reply)) < 2 and not _AGREE.match(reply):
+            continue  # a back-channel or a false start is no answer either way
         if _AGREE.match(reply) or len(terms & set(_content(_words(reply)))) >= 2:
             return True
     return False
+
+
+# "more concrete things", "those funky colours": nothing a reader could act on, or something pointed at
+_VAGUE = re.compile(r"\b(?:something|anything|stuff|things|these|those)\b", re.IGNORECASE)
+_PEOPLE = re.compile(r"\b(?:customers?|users?|people|persons?|clients?|everyone|everybody|guys|kids|folks)$")
+_AGREED_PLAN = re.compile(r"^The team (?:agreed|decided) that (?=the team )", re.IGNORECASE)
+_PLANNED = re.compile(  # an accepted plan, said as what will happen: "should be", "is going to be" -> "will be"
+    r"^((?:the|a|an) [\w-]+(?: [\w-]+)?? )(?:should|can|has to|have to|is going to|are going to|is gonna|are gonna"
+    r"|is having|are having)\b( be| have)?",
+    re.IGNORECASE,
+)
+
+
+def _outcome(text: str) -> str:
+    """A decision as its outcome: "The team agreed that the team is having rubber buttons" ->
+    "The team will have rubber buttons"; "The logo can be on the front" -> "The logo will be on the front"."""
+    text = _AGREED_PLAN.sub("", text)
+    text = re.sub(r"^(The team) (?:doesn't|does not)\b", r"\1 will not", text, flags=re.IGNORECASE)
+    m = _PLANNED.match(text)
+    if m is not None:
+        verb = " have" if "having" in m.group(0).lower() else m.group(2) or ""
+        text = f"{m.group(1)}will{verb}{text[m.end():]}"
+    return text[:1].upper() + text[1:]
 
 
 def _decision_text(s: _Sentence, start: int, lead: str) -> str | None:
@@ -1191,10 +1262,10 @@ def _decision_text(s: _Sentence, start: int, lead: str) -> str | None:
         return None  # "use as a basis", "use, alongside": the verb lost its object
     clause = " ".join(words)
     clause = clause[:1].lower() + clause[1:] if not re.match(r"[A-Z]{2}|[A-Z]\w*[A-Z]", clause) else clause
-    vague = re.match(r"\w+\s+(?:something|anything|stuff|things|like|it|that|this)\b", clause, re.IGNORECASE)
+    vague = re.match(r"\w+\s+(?:like|it|that|this)\b", clause, re.IGNORECASE) or _VAGUE.search(clause)
     if (
         vague
-        or len(_content(_words(clause))) < 2
+        or len(_content(_words(clause if lead.startswith("The team") else f"{lead} {clause}"))) < 2
         or _DEMONSTRATIVE_OBJECT.search(clause)
         or _OBJECT_PRONOUN_END.search(clause)
     ):
@@ -1202,7 +1273,16 @@ def _decision_text(s: _Sentence, start: int, lead: str) -> str | None:
     text = third_person(f"{lead} {clause}".strip(), s.speaker, None)
     if text is None or not SHORT_WORDS < len(text.split()) <= MAX_DECISION_WORDS or not _stands_alone(text, task=True):
         return None
-    return text.rstrip(".") + "."
+    return _outcome(text.rstrip(".") + ".")
+
+
+def _terms(text: str) -> str:
+    return " ".join(_content(_words(text)))
+
+
+def _decision_cap(sentences: Sequence[_Sentence]) -> int:
+    words = sum(len(s.words) for s in sentences)
+    return max(3, min(MAX_DECISIONS, words // 2000 + 3))
 
 
 def _decisions(sentences: Sequence[_Sentence], transcript: Transcript, names: _NameIndex) -> list[Decision]:
@@ -1217,6 +1297,8 @@ def _decisions(sentences: Sequence[_Sentence], transcript: Transcript, names: _N
         if s.is_question and (m is not None or not re.search(r"\bgo(?:ing)? (?:for|with)\b", lower)):
             continue  # only "so we're going for X?" answered with a yes is a decision put as a question
         if m is not None:
+            if lower[: m.start()].count('"') % 2:
+                continue  # inside a quotation: somebody else's decision, reported
             if m.group("that"):
                 lead = "The team agreed that"
             elif m.group("on"):
@@ -1232,8 +1314,10 @@ def _decisions(sentences: Sequence[_Sentence], transcript: Transcript, names: _N
             if p is None or _HYPOTHETICAL.search(lower) or not _agreed(s, transcript):
                 continue
             verb = p.group("verb")
-            if p.re is _STATEMENT and names.find(p.group("subject").title(), exclude=None):
-                continue  # "the Marketing Expert will ..." is a task, not a decision
+            if p.re is _STATEMENT and (
+                names.find(p.group("subject").title(), exclude=None) or _PEOPLE.search(p.group("subject"))
+            ):
+                continue  # "the Marketing Expert will ...", "the customers will ...": a task or a forecast
             if (
                 "subject" in p.groupdict()
                 and p.group("subject")
@@ -1242,21 +1326,25 @@ def _decisions(sentences: Sequence[_Sentence], transcript: Transcript, names: _N
                 subject = re.sub(r"^(?:our|this|that)\b", "the", p.group("subject"))
                 lead = subject[:1].upper() + subject[1:]
                 text = _decision_text(s, p.start("verb"), lead)
+            elif verb in ("for", "with"):
+                text = _decision_text(s, p.end("verb"), f"The team will go {verb}")
             else:
-                lead = "The team will go" if verb in ("for", "with") else "The team will"
-                text = _decision_text(s, p.start("verb"), lead)
+                text = _decision_text(s, p.start("verb"), "The team will")
             cue_at, score = p.start(), 2
         if text is None:
             continue
         quote = _cut_words(s.plain, len(lower[:cue_at].split()), MAX_EVIDENCE_WORDS)
         decision = Decision(text=text, evidence=quote)
-        terms = " ".join(_content(_words(text)))
-        if any(fuzz.token_set_ratio(" ".join(_content(_words(d.text))), terms) >= 80 for _, _, d in found):
-            continue  # the same decision said twice
-        found.append((score + (s.position >= 0.5 * total), s.position, decision))
-    words = sum(len(s.words) for s in sentences)
-    cap = max(3, min(MAX_DECISIONS, words // 2500 + 3))
-    top = sorted(found, key=lambda x: (-x[0], x[1]))[:cap]
+        terms = _terms(text)
+        score += s.position >= 0.5 * total
+        same = [i for i, (_, _, d) in enumerate(found) if fuzz.token_set_ratio(_terms(d.text), terms) >= 80]
+        if same:  # the same decision said twice: keep the more explicit, then the fuller saying
+            kept = found[same[0]]
+            if (kept[0], len(_terms(kept[2].text).split())) < (score, len(terms.split())):
+                found[same[0]] = (score, s.position, decision)
+            continue
+        found.append((score, s.position, decision))
+    top = sorted(found, key=lambda x: (-x[0], x[1]))[: _decision_cap(sentences)]
     return [d for _, _, d in sorted(top, key=lambda x: x[1])]
 
 

@@ -283,3 +283,89 @@ def test_narration_questions_and_fragments_are_not_tasks() -> None:
     assert [(a.owner, a.text, a.due) for a in x.action_items] == [
         ("Ann Lee", "Contact the venue about the catering", "2024-03-08")
     ]
+
+
+DESIGN = [
+    ("Project Manager", "So we had decided that we're having rubber buttons."),
+    ("Marketing", "Yeah."),
+    ("User Interface", "The logo can be on the front of the remote."),
+    ("Industrial Designer", "Yeah, sounds good."),
+    ("Marketing", "So, we're going for a titanium back and a plastic front?"),
+    ("Project Manager", "Mm."),
+    ("Industrial Designer", "Yeah, that's a nice trade-off."),
+]
+
+
+def test_decisions_read_as_outcomes() -> None:
+    """An accepted plan is written as what will happen, not as who agreed; a back-channel is no answer."""
+    x = offline_extract(make(DESIGN))
+    assert [d.text for d in x.decisions] == [
+        "The team will have rubber buttons.",
+        "The logo will be on the front of the remote.",
+        "The team will go for a titanium back and a plastic front.",
+    ]
+    assert x.decisions[2].evidence == "So, we're going for a titanium back and a plastic front?"
+    said = [
+        ("Ann Lee", "We made the decision to drop the speech recognition from the design."),
+        ("Ann Lee", "And we agreed that we don't use a speaker in the remote."),
+    ]
+    assert [d.text for d in offline_extract(make(said)).decisions] == [
+        "The team decided to drop the speech recognition from the design.",
+        "The team will not use a speaker in the remote.",
+    ]
+
+
+def test_reported_vague_and_judged_plans_are_not_decisions() -> None:
+    talk = [
+        ("Grad G", 'They emailed: "no, we decided we\'re not interested in recording the meetings."'),
+        ("PhD C", "The customers will use the bright trendy colours."),
+        ("Grad G", "Yeah."),
+        ("PhD C", "The new case will be very good-looking."),
+        ("Grad G", "Yeah."),
+        ("PhD C", "We'll have those funky colours on the cover."),
+        ("Grad G", "Yeah."),
+    ]
+    assert offline_extract(make(talk)).decisions == []
+
+
+def test_a_decision_said_twice_keeps_the_fuller_saying() -> None:
+    talk = [
+        ("Ann Lee", "The front will be plastic."),
+        ("Ben Ode", "Yeah."),
+        ("Ann Lee", "The front will be plastic with a titanium back."),
+        ("Ben Ode", "Yes."),
+        *[("Cleo Park", f"Then the {part} review went through the numbers.") for part in ("cost", "time", "risk")],
+        ("Ann Lee", "Right, thanks everyone, that was the last point on the agenda."),
+    ]
+    assert [d.text for d in offline_extract(make(talk)).decisions] == [
+        "The front will be plastic with a titanium back."
+    ]
+
+
+def test_summary_names_who_gave_a_presentation() -> None:
+    report = " ".join(
+        f"The battery tests ran for {n} hours on the new charger and the battery held its charge." for n in range(2, 14)
+    )
+    talk = [
+        ("Ann Lee", "Let's hear about the battery tests."),
+        ("Ben Ode", report),
+        ("Ann Lee", "Thanks, the battery results look good for the charger."),
+        ("Cleo Park", "The charger design is nearly final and the battery supplier agreed."),
+    ]
+    x = offline_extract(make(talk))
+    assert re.search(r"Ben Ode gave a presentation on (?:the )?(?:battery|charger)", x.summary), x.summary
+    assert "Ann Lee gave a presentation" not in x.summary
+
+
+def test_two_presenters_share_one_sentence() -> None:
+    battery = " ".join(f"The battery tests ran for {n} hours and the battery held its charge." for n in range(2, 16))
+    budget = " ".join(f"The budget line {n} covers the supplier invoices within the plan." for n in range(2, 16))
+    talk = [
+        ("Ann Lee", "Let's hear about the battery tests and the budget."),
+        ("Ben Ode", battery),
+        ("Cleo Park", budget),
+        ("Ann Lee", "Thanks, the battery results look good and the budget is fine."),
+        ("Ben Ode", "The budget is tight but the battery is good."),
+    ]
+    summary = offline_extract(make(talk)).summary
+    assert "Ben Ode gave a presentation on battery tests and Cleo Park on budget." in summary, summary
