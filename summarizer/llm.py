@@ -31,7 +31,7 @@ from summarizer import servers
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
 from summarizer.models import MeetingExtraction, Usage
-from summarizer.modelseam import HttpObserver, HttpStatus, RateLimitedError
+from summarizer.modelseam import ContextOverflowError, HttpObserver, HttpStatus, RateLimitedError
 from summarizer.pricing import estimate_cost
 
 if TYPE_CHECKING:
@@ -123,6 +123,7 @@ class ModelClient:
     observers: Sequence[HttpObserver] = ()  # told every HTTP status, retried ones included
     _client: openai.OpenAI | None = field(default=None, init=False, repr=False)
     _learned: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # the mode that worked
+    learned_window: int | None = None  # the server's window as learned (engines.LLMEngine sets it)
 
     @property
     def model(self) -> str:
@@ -295,7 +296,7 @@ class ModelClient:
         schema = extraction_schema() if mode in ("strict", "schema", "json_object_schema") else None
         ours = counter.count_messages(messages, schema)
         prompt = max(ours, attempt.usage.prompt_tokens + REPAIR_OVERHEAD)  # the server's count when it is higher
-        window = servers.context_window(self.model, self.resolved.settings.context_window)
+        window = servers.context_window(self.model, self.resolved.settings.context_window or self.learned_window)
         room = int(window * (1 - servers.safety_margin(self.model))) - prompt
         return min(max_tokens * 2, MAX_REPAIR_TOKENS, max(room, 1))
 
@@ -486,10 +487,11 @@ class ModelClient:
         if code == "context_length_exceeded" or servers.is_context_overflow(text):
             limit = servers.context_limit_from_error(text)
             said = f" (the server says its window is {limit} tokens)" if limit else ""
-            return ModelError(
+            return ContextOverflowError(
                 f"the request is larger than the model's context window{said} "
                 "(set context_window in .summarizer.toml to the server's real limit)",
                 label,
+                limit=limit,
             )
         status = getattr(err, "status_code", 400)
         return ModelError(f"the model server refused the request ({status}): {text[:300]}", label)
@@ -545,6 +547,12 @@ class ModelClient:
         if isinstance(usage, Usage):
             extra.update(usage.model_dump())
         self.log.log_call({**record, "prompt_version": self.prompt_version, **extra})
+
+
+def endpoint_of(resolved: ResolvedSettings) -> str:
+    """What learned facts (response mode, window, tokenizer, slots) are kept under: base URL and model."""
+    settings = resolved.settings
+    return f"{(settings.base_url or OPENAI_URL).rstrip('/')}|{settings.model}"
 
 
 def _error_text(err: Any) -> str:

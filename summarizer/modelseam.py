@@ -46,3 +46,12 @@ Wrapper = Callable[[Extractor], Extractor]
 
 class RateLimitedError(ModelError):
     """The provider gave up on rate limits (after its own retries): the caller may try again later."""
+
+
+class ContextOverflowError(ModelError):
+    """The server refused a request as larger than its context window; `limit` is the window it
+    stated (None when its words name none). The engine re-plans with it once."""
+
+    def __init__(self, message: str, path: str | None = None, *, limit: int | None = None) -> None:
+        super().__init__(message, path)
+        self.limit = limit
