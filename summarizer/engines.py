@@ -19,7 +19,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from summarizer.chunking import split_utterances
 from summarizer.compact import compact_system, wants_compact
@@ -47,9 +47,6 @@ from summarizer.servers import (  # the table of known windows moved to servers
     safety_margin,
 )
 from summarizer.tokens import TokenCounter
-
-if TYPE_CHECKING:
-    from summarizer.llm import CallResult
 
 Progress = Callable[[str], None]
 DUPLICATE_SCORE = 90
@@ -144,25 +141,6 @@ class Learned:
         self.limits = merged
 
 
-class SlotCapped:
-    """An `Extractor` that keeps at most the server's own parallel slots busy (once they are known)."""
-
-    def __init__(self, inner: Extractor, learned: Learned) -> None:
-        self.inner = inner
-        self.learned = learned
-
-    @property
-    def model(self) -> str:
-        return self.inner.model
-
-    def extract(self, prompt: Prompt, *, label: str) -> CallResult:
-        slots = self.learned.slots
-        if slots is None:
-            return self.inner.extract(prompt, label=label)
-        with slots:
-            return self.inner.extract(prompt, label=label)
-
-
 def learned_limits(resolved: ResolvedSettings, log: object) -> ServerLimits | None:
     """The stored limits of the configured server and model (no I/O beyond the store)."""
     if not resolved.settings.model or not isinstance(log, LimitsLog):
@@ -210,8 +188,7 @@ class LLMEngine:
         self._tell_provider()
         extractor = self.client or self.provider
         assert extractor is not None
-        capped = extractor if isinstance(extractor, SlotCapped) else SlotCapped(extractor, self.learned)
-        self.extractor: Extractor = capped
+        self.extractor: Extractor = extractor
         self.counter = TokenCounter(self.resolved.settings.model)
 
     def _tell_provider(self) -> None:
@@ -219,6 +196,8 @@ class LLMEngine:
         if self.provider is not None and self.resolved.settings.context_window is None:
             self.provider.learned_window = self.learned.limits.context_window
             self.provider.output_tokens = self.output_tokens
+        if self.provider is not None:
+            self.provider.slots = self.learned.slots
 
     @property
     def model(self) -> str:
@@ -353,7 +332,7 @@ class LLMEngine:
             sample = transcript.as_text()[:PROBE_SAMPLE_CHARS]
             key = self.resolved.api_key
             headers = {"authorization": f"Bearer {key}"} if key else {}
-            limits = probe_limits(provider.base_url, self.model, sample, self.counter.count(sample), headers)
+            limits = probe_limits(provider.base_url, self.model, sample, lambda: self.counter.count(sample), headers)
             self._learn(limits)
 
     def _learn_window(self, error: ContextOverflowError) -> bool:

@@ -124,6 +124,7 @@ class ModelClient:
     _client: openai.OpenAI | None = field(default=None, init=False, repr=False)
     _learned: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # the mode that worked
     learned_window: int | None = None  # the server's window as learned (engines.LLMEngine sets it)
+    slots: threading.BoundedSemaphore | None = None  # the server's own parallel slots, once known
 
     @property
     def model(self) -> str:
@@ -191,6 +192,13 @@ class ModelClient:
 
     def extract(self, prompt: Prompt, *, label: str) -> CallResult:
         """One extraction; raises ModelError/ConfigError with a message naming `label`."""
+        slots = self.slots  # never more requests in flight than the server runs at once
+        if slots is None:
+            return self._extract(prompt, label)
+        with slots:
+            return self._extract(prompt, label)
+
+    def _extract(self, prompt: Prompt, label: str) -> CallResult:
         pinned = self.resolved.settings.structured_output
         if pinned != "auto":
             ladder: tuple[Mode, ...] = (pinned,)

@@ -23,7 +23,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,7 +265,7 @@ def fitted_window(window: int, ratio: float | None, margin: float) -> int:
 
 
 def probe_limits(
-    base_url: str, model: str, sample: str, our_count: int, headers: Mapping[str, str] | None = None
+    base_url: str, model: str, sample: str, our_count: Callable[[], int], headers: Mapping[str, str] | None = None
 ) -> ServerLimits:
     """One look at a local server's own routes: llama.cpp `/props` (window, slots), then its tokenize route.
 
@@ -288,7 +288,8 @@ def probe_limits(
         total = props.get("total_slots")
         slots = total if isinstance(total, int) and total > 0 else None
     ratio: float | None = None
-    counted = server_token_count(base_url, model, sample, PROBE_TIMEOUT, headers) if our_count > 0 else None
-    if counted is not None and counted[0] > 0:
-        ratio = round(counted[0] / our_count, 3)
+    counted = server_token_count(base_url, model, sample, PROBE_TIMEOUT, headers)
+    ours = our_count() if counted is not None else 0  # our tokenizer is loaded only when there is a count to compare
+    if counted is not None and counted[0] > 0 and ours > 0:
+        ratio = round(counted[0] / ours, 3)
     return ServerLimits(window, ratio, slots, probed=True)
