@@ -148,9 +148,11 @@ def learned_limits(resolved: ResolvedSettings, log: object) -> ServerLimits | No
     return log.get_limits(endpoint_of(resolved))
 
 
-def with_server_slots(resolved: ResolvedSettings, log: object) -> ResolvedSettings:
-    """Settings whose `concurrency` is at most the slots the server is known to run (more only queue there)."""
-    limits = learned_limits(resolved, log)
+def with_server_slots(resolved: ResolvedSettings, known: object) -> ResolvedSettings:
+    """Settings whose `concurrency` is at most the slots the server is known to run (more only queue there).
+
+    `known` is the vault's store (read for this endpoint) or limits already in hand."""
+    limits = known if isinstance(known, ServerLimits) else learned_limits(resolved, known)
     settings = resolved.settings
     if limits is None or not limits.slots or settings.concurrency <= limits.slots:
         return resolved
@@ -316,6 +318,7 @@ class LLMEngine:
         with self.learned.lock:
             self.learned.update(limits)
             self._tell_provider()
+            self.resolved = with_server_slots(self.resolved, self.learned.limits)  # parts: no more workers than slots
         endpoint = self._endpoint()
         if endpoint is not None and isinstance(self.log, LimitsLog):
             self.log.set_limits(endpoint, limits)

@@ -154,14 +154,20 @@ def test_a_tokenizer_counting_more_than_the_margin_shrinks_the_budget(vault: Pat
     assert budget(planned.stdout) < 0.85 * budget(fresh.stdout)
 
 
-def test_openai_is_never_probed(vault: Path, model_env: FakeOpenAI) -> None:
-    """Only the chat request: no metadata route is asked of a server that is OpenAI's (here, by name)."""
+def test_a_server_without_those_routes_is_asked_once_per_endpoint(vault: Path, model_env: FakeOpenAI) -> None:
+    """A plain OpenAI-compatible server: each metadata route answers 404 once, then is never asked again."""
     model_env.default = fo.reply(GOOD)
-    (vault / ".summarizer.toml").write_text('owner = "Alice Moreau"\nstructured_output = "strict"\n')
-    result = summarise(vault)
-    assert result.exit_code == 0, result.stderr
-    assert {r.path for r in model_env.requests} <= {"/v1/chat/completions", "/props", "/tokenize", "/extras/tokenize"}
-    assert [r.path for r in model_env.requests].count("/props") <= 1
+    assert summarise(vault).exit_code == 0
+    probes = [r.path for r in model_env.requests if not r.path.endswith("/chat/completions")]
+    assert sorted(probes) == ["/extras/tokenize", "/props", "/tokenize"]
+    assert all(r.response_status == 404 for r in model_env.requests if r.path in probes)
+    (row,) = stored(vault)
+    assert row[1:] == (None, None, None, 1), "nothing learned, but asked: not again"
+    before = len(model_env.requests)
+
+    assert summarise(vault, another(vault)).exit_code == 0
+
+    assert [r.path for r in model_env.requests[before:]] == ["/v1/chat/completions"]
 
 
 def test_the_servers_slots_cap_parallel_requests(tmp_path: Path, model_env: FakeOpenAI) -> None:
