@@ -230,6 +230,14 @@ class LLMEngine:
         return int(self.window * (1 - safety_margin(self.resolved.settings.model))) - self.output_tokens
 
     @property
+    def configured_budget(self) -> int:
+        """The budget from settings and the model table alone: what the server taught us does not change
+        the extraction cache key (an answer only exists once a plan fitted), so a re-run still finds it."""
+        settings = self.resolved.settings
+        window = context_window(settings.model, settings.context_window)
+        return int(window * (1 - safety_margin(settings.model))) - reserved_output_tokens(self.resolved, window)
+
+    @property
     def output_tokens(self) -> int:
         return reserved_output_tokens(self.resolved, self.window)
 
@@ -251,7 +259,7 @@ class LLMEngine:
                 "owner": [s.owner, s.owner_aliases],
                 "temperature": s.temperature,
                 "max_output_tokens": s.max_output_tokens,
-                "budget": self.budget,
+                "budget": self.configured_budget,
                 "candidates": list(candidates),
             }
         )

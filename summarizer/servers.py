@@ -13,7 +13,12 @@ client, `summarizer doctor` and later re-splitting share one reading:
   llama-cpp-python "exceed context window of N");
 - how long to wait before retrying, the way the openai SDK reads
   `retry-after-ms` / `retry-after`;
-- how long a generation may take before we stop waiting for it.
+- how long a generation may take before we stop waiting for it;
+- what was learned about a server (`ServerLimits`: window, tokenizer ratio, slots) and the window
+  budgets then plan in (`fitted_window`).
+
+The two functions that do ask a server (`server_token_count`, `probe_limits`: its tokenize and
+`/props` routes) never raise: a route a server lacks just tells nothing.
 """
 
 from __future__ import annotations

@@ -72,6 +72,11 @@ def test_a_window_smaller_than_assumed_costs_one_refused_request_then_is_remembe
     later = chat(model_env)[before:]
     assert later and all(r.response_status == 200 for r in later), "the next run sends no oversized request"
 
+    before = len(chat(model_env))
+    again = summarise(vault, NAME, "--out", "-")
+    assert again.exit_code == 0 and len(chat(model_env)) == before, "the first answer is still found in the cache"
+    assert "cache (no model call)" in again.stderr
+
 
 def test_llama_server_stating_n_ctx_after_a_restart_with_a_smaller_window(vault: Path, model_env: FakeOpenAI) -> None:
     model_env.server = "llama-server"
