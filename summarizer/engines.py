@@ -346,14 +346,14 @@ class LLMEngine:
             limits = probe_limits(provider.base_url, self.model, sample, lambda: self.counter.count(sample), headers)
             self._learn(limits)
 
-    def _learn_window(self, error: ContextOverflowError) -> bool:
-        """Re-plan after an overflow? Only with a stated limit below the window we planned in, and only
-        when no `context_window` setting says otherwise (the setting wins)."""
-        if error.limit is None or self.resolved.settings.context_window:
+    def _learn_window(self, error: ContextOverflowError, planned: int) -> bool:
+        """Re-plan after an overflow? Only with a stated limit below the window the failed plan used, and
+        only when no `context_window` setting says otherwise (the setting wins). Another transcript may
+        have learned it meanwhile: then it is only used."""
+        if error.limit is None or self.resolved.settings.context_window or error.limit >= planned:
             return False
-        if error.limit >= self.window:
-            return False
-        self._learn(ServerLimits(context_window=error.limit))
+        if error.limit < self.window:
+            self._learn(ServerLimits(context_window=error.limit))
         return True
 
     # ------------------------------------------------------------------ extraction
@@ -368,10 +368,11 @@ class LLMEngine:
     ) -> ExtractionResult:
         """Plan, extract; a server that says its window is smaller than planned gets one re-planned try."""
         self._probe_server(transcript)
+        planned = self.window
         try:
             return self._extract_planned(transcript, label=label, candidates=candidates, progress=progress)
         except ContextOverflowError as error:
-            if not self._learn_window(error):
+            if not self._learn_window(error, planned):
                 raise
             if progress:
                 progress(f"the server's window is {error.limit} tokens: planning again")

@@ -210,3 +210,25 @@ def test_doctor_stores_what_it_learns_and_the_next_run_asks_nothing_again(vault:
     assert [r.path for r in later] == ["/v1/chat/completions"], "no probe, no refused format, no overflow"
     assert later[0].json["response_format"]["type"] == "json_object"
     assert later[0].response_status == 200
+
+
+def test_an_inbox_run_learns_the_window_once_for_every_transcript(
+    tmp_path: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUMMARIZER_INBOX_SETTLE", "0")
+    names = [f"2026-03-0{day} - Meeting {day}.txt" for day in range(2, 6)]
+    files = {f"Inbox/{name}": TRANSCRIPT + f"Bob Chen: Item {index}.\n" for index, name in enumerate(names)}
+    vault = make_vault(tmp_path / "vault", 'owner = "Alice Moreau"\nconcurrency = 2\n', files)
+    model_env.server = "vllm"
+    model_env.context_limit = 2048
+    model_env.default = fo.reply(GOOD)
+
+    result = cli("inbox", "--vault", vault)
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    statuses = [r.response_status for r in chat(model_env)]
+    assert statuses.count(200) == len(names), "every transcript summarised"
+    # Only transcripts already planned when the window was learned overflow (at most the 2 x 2 workers),
+    # and each of them is planned again and succeeds.
+    assert 1 <= statuses.count(400) <= 4
+    assert stored(vault)[0][1] == 2048
