@@ -350,11 +350,26 @@ class LLMEngine:
         """Re-plan after an overflow? Only with a stated limit below the window the failed plan used, and
         only when no `context_window` setting says otherwise (the setting wins). Another transcript may
         have learned it meanwhile: then it is only used."""
-        if error.limit is None or self.resolved.settings.context_window or error.limit >= planned:
+        if error.limit is None or self.resolved.settings.context_window:
             return False
+        if error.limit >= planned:
+            return self._learn_ratio(error, planned)
         if error.limit < self.window:
             self._learn(ServerLimits(context_window=error.limit))
         return True
+
+    def _learn_ratio(self, error: ContextOverflowError, planned: int) -> bool:
+        """The window was right but the server counted more tokens than we did: plan in `window / ratio`
+        (stored as a ratio that much above the margin), once, when the error gives its count."""
+        if not error.server_tokens or not error.our_tokens or error.server_tokens <= error.our_tokens:
+            return False
+        margin = safety_margin(self.resolved.settings.model)
+        ratio = round(error.server_tokens / error.our_tokens * (1 + margin), 3)
+        known = self.learned.limits.token_ratio
+        if known is not None and known >= ratio:
+            return self.window < planned  # someone else already learned it: just plan again
+        self._learn(ServerLimits(token_ratio=ratio))
+        return self.window < planned
 
     # ------------------------------------------------------------------ extraction
 

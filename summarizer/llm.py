@@ -454,7 +454,7 @@ class ModelClient:
                 if delay is None:
                     self._log(record, error=f"{status}: {text[:300]}")
                     if status in (400, 422):
-                        raise self._request_error(err, text, label) from err
+                        raise self._request_error(err, text, label, messages) from err
                     raise self._transport_error(err, label, retried=retries_spent + retry) from err
                 error = f"{status}: {text[:200]}"
             except openai.APITimeoutError as err:
@@ -490,16 +490,26 @@ class ModelClient:
             return {"response_format": {"type": "json_object"}}
         return {}
 
-    def _request_error(self, err: Exception, text: str, label: str) -> Exception:
+    def _request_error(
+        self, err: Exception, text: str, label: str, messages: list[dict[str, str]] | None = None
+    ) -> Exception:
         code = getattr(err, "code", None)
         if code == "context_length_exceeded" or servers.is_context_overflow(text):
             limit = servers.context_limit_from_error(text)
             said = f" (the server says its window is {limit} tokens)" if limit else ""
+            server_tokens = servers.prompt_tokens_from_error(text)
+            ours = None
+            if server_tokens and messages:  # to compare its tokenizer with ours
+                from summarizer.tokens import TokenCounter
+
+                ours = TokenCounter(self.model).count_messages(messages)
             return ContextOverflowError(
                 f"the request is larger than the model's context window{said} "
                 "(set context_window in .summarizer.toml to the server's real limit)",
                 label,
                 limit=limit,
+                server_tokens=server_tokens,
+                our_tokens=ours,
             )
         status = getattr(err, "status_code", 400)
         return ModelError(f"the model server refused the request ({status}): {text[:300]}", label)

@@ -52,6 +52,16 @@ class ContextOverflowError(ModelError):
     """The server refused a request as larger than its context window; `limit` is the window it
     stated (None when its words name none). The engine re-plans with it once."""
 
-    def __init__(self, message: str, path: str | None = None, *, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        *,
+        limit: int | None = None,
+        server_tokens: int | None = None,
+        our_tokens: int | None = None,
+    ) -> None:
         super().__init__(message, path)
         self.limit = limit
+        self.server_tokens = server_tokens  # the server's count of the refused prompt, when it says
+        self.our_tokens = our_tokens  # our count of the same messages

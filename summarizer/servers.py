@@ -143,6 +143,25 @@ def context_limit_from_error(text: str) -> int | None:
     return None
 
 
+_PROMPT_COUNT_PATTERNS = (
+    re.compile(r"resulted in (\d+) tokens", re.I),  # OpenAI, vLLM
+    re.compile(r"\((\d+) in the messages", re.I),  # OpenAI's newer wording
+    re.compile(r"n_prompt_tokens\W+(\d+)", re.I),  # llama.cpp server
+    re.compile(r"requested tokens \((\d+)\)", re.I),  # llama-cpp-python
+)
+
+
+def prompt_tokens_from_error(text: str) -> int | None:
+    """The server's own count of the refused prompt, where an overflow error states it."""
+    if not is_context_overflow(text):
+        return None
+    for pattern in _PROMPT_COUNT_PATTERNS:
+        match = pattern.search(text)
+        if match and int(match.group(1)) > 0:
+            return int(match.group(1))
+    return None
+
+
 def retry_delay(retry: int, headers: Mapping[str, str] | None) -> float | None:
     """Seconds to wait before retry number `retry` (0-based), or None when the server says not to.
 

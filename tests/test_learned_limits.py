@@ -232,3 +232,30 @@ def test_an_inbox_run_learns_the_window_once_for_every_transcript(
     # and each of them is planned again and succeeds.
     assert 1 <= statuses.count(400) <= 4
     assert stored(vault)[0][1] == 2048
+
+
+def test_a_server_counting_more_tokens_than_we_do_is_planned_for_after_one_refusal(
+    tmp_path: Path, model_env: FakeOpenAI
+) -> None:
+    """Window as assumed, but no tokenize route and a tokenizer counting 80% more: the count in its error
+    gives the ratio, the meeting is planned again with it, and the next run plans with it from the start."""
+    vault = make_vault(tmp_path / "vault", 'concurrency = 1\nunsupported_evidence = "keep"\n')
+    (vault / "Inbox").mkdir()
+    shutil.copyfile(ICSI, vault / "Inbox" / LONG)
+    model_env.server = "lmstudio"
+    model_env.context_limit = 8192  # what the tool assumes for a model it does not know
+    model_env.token_ratio = 1.8
+    model_env.default = fo.responder(lambda body: fo.reply({**GOOD, "action_items": [], "decisions": []}))
+
+    result = cli("summarise", vault / "Inbox" / LONG, "--vault", vault)
+
+    assert result.exit_code == 0, result.stderr
+    statuses = [r.response_status for r in chat(model_env)]
+    assert statuses.count(400) == 1 and statuses[-1] == 200, statuses
+    assert all(status == 200 for status in statuses[statuses.index(400) + 1 :])
+    ratio = stored(vault)[0][2]
+    assert ratio is not None and ratio > 1.8
+    sent = len(model_env.requests)
+    planned = cli("summarise", vault / "Inbox" / LONG, "--vault", vault, "--dry-run")
+    budget = int(re.search(r"input budget (\d+)", planned.stdout).group(1))  # type: ignore[union-attr]
+    assert budget * 1.8 + 8192 // 4 <= 8192 and len(model_env.requests) == sent
