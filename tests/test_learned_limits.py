@@ -259,3 +259,27 @@ def test_a_server_counting_more_tokens_than_we_do_is_planned_for_after_one_refus
     planned = cli("summarise", vault / "Inbox" / LONG, "--vault", vault, "--dry-run")
     budget = int(re.search(r"input budget (\d+)", planned.stdout).group(1))  # type: ignore[union-attr]
     assert budget * 1.8 + 8192 // 4 <= 8192 and len(model_env.requests) == sent
+
+
+@pytest.mark.parametrize(
+    ("text", "window", "prompt"),
+    [
+        (
+            "This model's maximum context length is 4096 tokens. However, your messages resulted in 5000 tokens.",
+            4096,
+            5000,
+        ),
+        (
+            "the request exceeds the available context size, try increasing it (n_prompt_tokens=5000, n_ctx=4096)",
+            4096,
+            5000,
+        ),
+        ("Requested tokens (5000) exceed context window of 4096", 4096, 5000),
+        ("This request exceeds the model's context length.", None, None),
+    ],
+)
+def test_what_an_overflow_error_states(text: str, window: int | None, prompt: int | None) -> None:
+    from summarizer.servers import context_limit_from_error, prompt_tokens_from_error
+
+    assert context_limit_from_error(text) == window
+    assert prompt_tokens_from_error(text) == prompt
