@@ -21,9 +21,17 @@ def register(app: typer.Typer) -> None:
             from summarizer.config import find_vault, load_settings
             from summarizer.doctor import diagnose, format_report
             from summarizer.prompting import PromptSet
+            from summarizer.store import Store
+            from summarizer.vault import Vault
 
             root = vault or find_vault(Path.cwd())
-            report = diagnose(load_settings(root, {"model": model}), PromptSet.load(root))
+            settings = load_settings(root, {"model": model})
+            store = Store(Vault.open(root).state_dir / "state.db") if root else None  # what it learns is kept
+            try:
+                report = diagnose(settings, PromptSet.load(root), store)
+            finally:
+                if store is not None:
+                    store.close()
             typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_report(report))
             if not report.works:
                 raise typer.Exit(1)

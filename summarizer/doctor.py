@@ -15,7 +15,7 @@ from typing import Any
 
 from summarizer import servers
 from summarizer.config import ResolvedSettings
-from summarizer.engines import LLMEngine
+from summarizer.engines import LimitsLog, LLMEngine
 from summarizer.errors import ConfigError, SummarizerError
 from summarizer.llm import LADDER, FormatRejected, ModelClient, Prompt
 from summarizer.models import Transcript, Utterance
@@ -178,7 +178,8 @@ def _provider(engine: LLMEngine) -> ModelClient:
     return engine.provider
 
 
-def diagnose(resolved: ResolvedSettings, prompts: PromptSet) -> Report:
+def diagnose(resolved: ResolvedSettings, prompts: PromptSet, store: object = None) -> Report:
+    """`store` (the vault's state store) keeps what was learned, so later runs plan with it."""
     import httpx2
 
     engine = LLMEngine(resolved, prompts)
@@ -210,7 +211,21 @@ def diagnose(resolved: ResolvedSettings, prompts: PromptSet) -> Report:
         best = max(timed, key=lambda check: check.completion_tokens / check.seconds)
         report.tokens_per_second = round(best.completion_tokens / best.seconds, 1)
     _advise(report, resolved)
+    if isinstance(store, LimitsLog):
+        remember(report, client, store, pinned=pinned != "auto")
     return report
+
+
+def remember(report: Report, client: ModelClient, store: LimitsLog, *, pinned: bool) -> None:
+    """What the server said about itself, and the mode found to work, kept per base URL and model:
+    later runs plan with them and send no probe (a pinned mode is the setting's, not remembered)."""
+    limits = servers.ServerLimits(
+        report.context_window, report.tokenizer_ratio, report.slots, probed=not client.is_openai
+    )
+    store.set_limits(client.endpoint, limits)
+    set_mode = getattr(store, "set_mode", None)
+    if report.works and report.chosen and not pinned and callable(set_mode):
+        set_mode(client.endpoint, report.chosen)
 
 
 def _advise(report: Report, resolved: ResolvedSettings) -> None:

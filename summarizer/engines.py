@@ -16,15 +16,16 @@ import dataclasses
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from summarizer.chunking import split_utterances
 from summarizer.compact import compact_system, wants_compact
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
-from summarizer.llm import CallLog, ModelClient, Prompt
+from summarizer.llm import CallLog, ModelClient, Prompt, endpoint_of
 from summarizer.models import (
     ActionItem,
     Decision,
@@ -35,10 +36,16 @@ from summarizer.models import (
     Usage,
     Utterance,
 )
-from summarizer.modelseam import Extractor, HttpObserver, Wrapper
+from summarizer.modelseam import ContextOverflowError, Extractor, HttpObserver, Wrapper
 from summarizer.parallel import run_parts
 from summarizer.prompting import Chunk, PromptSet
-from summarizer.servers import context_window, safety_margin  # the table of known windows moved to servers
+from summarizer.servers import (  # the table of known windows moved to servers
+    ServerLimits,
+    context_window,
+    fitted_window,
+    probe_limits,
+    safety_margin,
+)
 from summarizer.tokens import TokenCounter
 
 Progress = Callable[[str], None]
@@ -93,11 +100,63 @@ def _digest(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def reserved_output_tokens(resolved: ResolvedSettings) -> int:
+def reserved_output_tokens(resolved: ResolvedSettings, window: int | None = None) -> int:
     """Tokens reserved for the answer: the configured cap, at most a quarter of a small window."""
     settings = resolved.settings
-    window = context_window(settings.model, settings.context_window)
+    window = window or context_window(settings.model, settings.context_window)
     return min(settings.max_output_tokens, window // 4)
+
+
+# ---------------------------------------------------------------------------- what the server taught us
+
+PROBE_SAMPLE_CHARS = 6000  # of the transcript, for the tokenizer ratio: enough that message overhead is noise
+
+
+@runtime_checkable
+class LimitsLog(Protocol):
+    """Where learned server limits are kept per endpoint (the vault's `Store`)."""
+
+    def get_limits(self, endpoint: str) -> ServerLimits | None: ...
+    def set_limits(self, endpoint: str, limits: ServerLimits) -> None: ...
+
+
+@dataclass
+class Learned:
+    """What one endpoint taught this process, shared by an engine and its `with_prompts` copies."""
+
+    limits: ServerLimits = field(default_factory=ServerLimits)
+    loaded: bool = False
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    slots: threading.BoundedSemaphore | None = field(default=None, repr=False)
+
+    def update(self, limits: ServerLimits) -> None:
+        merged = ServerLimits(
+            limits.context_window or self.limits.context_window,
+            limits.token_ratio or self.limits.token_ratio,
+            limits.slots or self.limits.slots,
+            limits.probed or self.limits.probed,
+        )
+        if merged.slots and (self.slots is None or merged.slots != self.limits.slots):
+            self.slots = threading.BoundedSemaphore(merged.slots)
+        self.limits = merged
+
+
+def learned_limits(resolved: ResolvedSettings, log: object) -> ServerLimits | None:
+    """The stored limits of the configured server and model (no I/O beyond the store)."""
+    if not resolved.settings.model or not isinstance(log, LimitsLog):
+        return None
+    return log.get_limits(endpoint_of(resolved))
+
+
+def with_server_slots(resolved: ResolvedSettings, known: object) -> ResolvedSettings:
+    """Settings whose `concurrency` is at most the slots the server is known to run (more only queue there).
+
+    `known` is the vault's store (read for this endpoint) or limits already in hand."""
+    limits = known if isinstance(known, ServerLimits) else learned_limits(resolved, known)
+    settings = resolved.settings
+    if limits is None or not limits.slots or settings.concurrency <= limits.slots:
+        return resolved
+    return dataclasses.replace(resolved, settings=settings.model_copy(update={"concurrency": limits.slots}))
 
 
 @dataclass
@@ -113,8 +172,14 @@ class LLMEngine:
     name: str = "openai"
     provider: ModelClient | None = None
     client: Extractor | None = None
+    learned: Learned = field(default_factory=Learned)
 
     def __post_init__(self) -> None:
+        if not self.learned.loaded:
+            self.learned.loaded = True
+            stored = learned_limits(self.resolved, self.log)
+            if stored is not None:
+                self.learned.update(stored)
         if self.provider is None and self.client is None:
             self.provider = ModelClient(
                 self.resolved,
@@ -122,31 +187,59 @@ class LLMEngine:
                 prompt_version=self.prompts.version,
                 output_tokens=self.output_tokens,
             )
+        self._tell_provider()
         extractor = self.client or self.provider
         assert extractor is not None
         self.extractor: Extractor = extractor
         self.counter = TokenCounter(self.resolved.settings.model)
+
+    def _tell_provider(self) -> None:
+        """The client sizes its answers (and repairs) within the window we plan with."""
+        if self.provider is not None and self.resolved.settings.context_window is None:
+            self.provider.learned_window = self.learned.limits.context_window
+            self.provider.output_tokens = self.output_tokens
+        if self.provider is not None:
+            self.provider.slots = self.learned.slots
 
     @property
     def model(self) -> str:
         return self.extractor.model
 
     def with_prompts(self, prompts: PromptSet) -> LLMEngine:
-        return dataclasses.replace(self, prompts=prompts, provider=self.provider, client=self.extractor)
+        return dataclasses.replace(
+            self, prompts=prompts, provider=self.provider, client=self.extractor, learned=self.learned
+        )
 
     @property
     def prompt_version(self) -> str:
         return self.prompts.version
 
     @property
+    def window(self) -> int:
+        """The window we plan in: the `context_window` setting, else what the server taught us (its
+        stated limit; less when its tokenizer counts more than the margin covers), else the model table."""
+        settings = self.resolved.settings
+        if settings.context_window:
+            return settings.context_window
+        limits = self.learned.limits
+        window = limits.context_window or context_window(settings.model, None)
+        return fitted_window(window, limits.token_ratio, safety_margin(settings.model))
+
+    @property
     def budget(self) -> int:
+        return int(self.window * (1 - safety_margin(self.resolved.settings.model))) - self.output_tokens
+
+    @property
+    def configured_budget(self) -> int:
+        """The budget from settings and the model table alone: what the server taught us does not change
+        the extraction cache key (an answer only exists once a plan fitted), so a re-run still finds it."""
         settings = self.resolved.settings
         window = context_window(settings.model, settings.context_window)
-        return int(window * (1 - safety_margin(settings.model))) - self.output_tokens
+        return int(window * (1 - safety_margin(settings.model))) - reserved_output_tokens(self.resolved, window)
 
     @property
     def output_tokens(self) -> int:
-        return reserved_output_tokens(self.resolved)
+        return reserved_output_tokens(self.resolved, self.window)
 
     def cache_key(self, transcript: Transcript, candidates: Sequence[str]) -> str:
         s = self.resolved.settings
@@ -166,7 +259,7 @@ class LLMEngine:
                 "owner": [s.owner, s.owner_aliases],
                 "temperature": s.temperature,
                 "max_output_tokens": s.max_output_tokens,
-                "budget": self.budget,
+                "budget": self.configured_budget,
                 "candidates": list(candidates),
             }
         )
@@ -175,8 +268,7 @@ class LLMEngine:
 
     def _system(self) -> tuple[str, str]:
         s = self.resolved.settings
-        window = context_window(s.model, s.context_window)
-        if wants_compact(window, self.prompts.origins.get("system.j2")):  # small window: smaller fixed prompt
+        if wants_compact(self.window, self.prompts.origins.get("system.j2")):  # small window: smaller fixed prompt
             plain = compact_system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=False)
             return plain, compact_system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=True)
         plain = self.prompts.system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=False)
@@ -216,9 +308,8 @@ class LLMEngine:
         overhead = self.count(self.prompt(transcript, candidates, "", Chunk(99, 99)))
         capacity = budget - overhead
         if capacity < 200:
-            window = context_window(self.resolved.settings.model, self.resolved.settings.context_window)
             raise ModelError(
-                f"no plan fits: a {window}-token window less {self.output_tokens} for the answer and a safety "
+                f"no plan fits: a {self.window}-token window less {self.output_tokens} for the answer and a safety "
                 f"margin leaves {budget} tokens, and the fixed prompt takes {overhead}, so no part of the "
                 "transcript fits; raise context_window (the server's real limit) or use a larger model",
                 transcript.source_name or None,
@@ -226,9 +317,83 @@ class LLMEngine:
         overlap = self.resolved.settings.chunk_overlap
         return split_utterances(transcript.utterances, lambda u: self.counter.count(_lines([u])) + 1, capacity, overlap)
 
+    # ------------------------------------------------------------------ what the server says about itself
+
+    def _endpoint(self) -> str | None:
+        return endpoint_of(self.resolved) if self.resolved.settings.model else None
+
+    def _learn(self, limits: ServerLimits) -> None:
+        with self.learned.lock:
+            self.learned.update(limits)
+            self._tell_provider()
+            self.resolved = with_server_slots(self.resolved, self.learned.limits)  # parts: no more workers than slots
+        endpoint = self._endpoint()
+        if endpoint is not None and isinstance(self.log, LimitsLog):
+            self.log.set_limits(endpoint, limits)
+
+    def _probe_server(self, transcript: Transcript) -> None:
+        """Once per endpoint (per store, or per process without one): a local server's window, slots and
+        tokenizer, from its own routes. Never for OpenAI/Azure, never on a dry run (plans make no request)."""
+        provider = self.provider
+        if provider is None or provider.is_openai or self.learned.limits.probed:
+            return
+        with self.learned.lock:
+            if self.learned.limits.probed:
+                return
+            sample = transcript.as_text()[:PROBE_SAMPLE_CHARS]
+            key = self.resolved.api_key
+            headers = {"authorization": f"Bearer {key}"} if key else {}
+            limits = probe_limits(provider.base_url, self.model, sample, lambda: self.counter.count(sample), headers)
+            self._learn(limits)
+
+    def _learn_window(self, error: ContextOverflowError, planned: int) -> bool:
+        """Re-plan after an overflow? Only with a stated limit below the window the failed plan used, and
+        only when no `context_window` setting says otherwise (the setting wins). Another transcript may
+        have learned it meanwhile: then it is only used."""
+        if error.limit is None or self.resolved.settings.context_window:
+            return False
+        if error.limit >= planned:
+            return self._learn_ratio(error, planned)
+        if error.limit < self.window:
+            self._learn(ServerLimits(context_window=error.limit))
+        return True
+
+    def _learn_ratio(self, error: ContextOverflowError, planned: int) -> bool:
+        """The window was right but the server counted more tokens than we did: plan in `window / ratio`
+        (stored as a ratio that much above the margin), once, when the error gives its count."""
+        if not error.server_tokens or not error.our_tokens or error.server_tokens <= error.our_tokens:
+            return False
+        margin = safety_margin(self.resolved.settings.model)
+        ratio = round(error.server_tokens / error.our_tokens * (1 + margin), 3)
+        known = self.learned.limits.token_ratio
+        if known is not None and known >= ratio:
+            return self.window < planned  # someone else already learned it: just plan again
+        self._learn(ServerLimits(token_ratio=ratio))
+        return self.window < planned
+
     # ------------------------------------------------------------------ extraction
 
     def extract(
+        self,
+        transcript: Transcript,
+        *,
+        label: str,
+        candidates: Sequence[str],
+        progress: Progress | None = None,
+    ) -> ExtractionResult:
+        """Plan, extract; a server that says its window is smaller than planned gets one re-planned try."""
+        self._probe_server(transcript)
+        planned = self.window
+        try:
+            return self._extract_planned(transcript, label=label, candidates=candidates, progress=progress)
+        except ContextOverflowError as error:
+            if not self._learn_window(error, planned):
+                raise
+            if progress:
+                progress(f"the server's window is {error.limit} tokens: planning again")
+            return self._extract_planned(transcript, label=label, candidates=candidates, progress=progress)
+
+    def _extract_planned(
         self,
         transcript: Transcript,
         *,

@@ -31,7 +31,13 @@ from summarizer import servers
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
 from summarizer.models import MeetingExtraction, Usage
-from summarizer.modelseam import HttpObserver, HttpStatus, RateLimitedError, ServerUnavailableError
+from summarizer.modelseam import (
+    ContextOverflowError,
+    HttpObserver,
+    HttpStatus,
+    RateLimitedError,
+    ServerUnavailableError,
+)
 from summarizer.pricing import estimate_cost
 
 if TYPE_CHECKING:
@@ -123,6 +129,8 @@ class ModelClient:
     observers: Sequence[HttpObserver] = ()  # told every HTTP status, retried ones included
     _client: openai.OpenAI | None = field(default=None, init=False, repr=False)
     _learned: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # the mode that worked
+    learned_window: int | None = None  # the server's window as learned (engines.LLMEngine sets it)
+    slots: threading.BoundedSemaphore | None = None  # the server's own parallel slots, once known
 
     @property
     def model(self) -> str:
@@ -190,6 +198,13 @@ class ModelClient:
 
     def extract(self, prompt: Prompt, *, label: str) -> CallResult:
         """One extraction; raises ModelError/ConfigError with a message naming `label`."""
+        slots = self.slots  # never more requests in flight than the server runs at once
+        if slots is None:
+            return self._extract(prompt, label)
+        with slots:
+            return self._extract(prompt, label)
+
+    def _extract(self, prompt: Prompt, label: str) -> CallResult:
         pinned = self.resolved.settings.structured_output
         if pinned != "auto":
             ladder: tuple[Mode, ...] = (pinned,)
@@ -295,7 +310,7 @@ class ModelClient:
         schema = extraction_schema() if mode in ("strict", "schema", "json_object_schema") else None
         ours = counter.count_messages(messages, schema)
         prompt = max(ours, attempt.usage.prompt_tokens + REPAIR_OVERHEAD)  # the server's count when it is higher
-        window = servers.context_window(self.model, self.resolved.settings.context_window)
+        window = servers.context_window(self.model, self.resolved.settings.context_window or self.learned_window)
         room = int(window * (1 - servers.safety_margin(self.model))) - prompt
         return min(max_tokens * 2, MAX_REPAIR_TOKENS, max(room, 1))
 
@@ -446,7 +461,7 @@ class ModelClient:
                 if delay is None:
                     self._log(record, error=f"{status}: {text[:300]}")
                     if status in (400, 422):
-                        raise self._request_error(err, text, label) from err
+                        raise self._request_error(err, text, label, messages) from err
                     raise self._transport_error(err, label, retried=retries_spent + retry) from err
                 error = f"{status}: {text[:200]}"
             except openai.APITimeoutError as err:
@@ -482,15 +497,26 @@ class ModelClient:
             return {"response_format": {"type": "json_object"}}
         return {}
 
-    def _request_error(self, err: Exception, text: str, label: str) -> Exception:
+    def _request_error(
+        self, err: Exception, text: str, label: str, messages: list[dict[str, str]] | None = None
+    ) -> Exception:
         code = getattr(err, "code", None)
         if code == "context_length_exceeded" or servers.is_context_overflow(text):
             limit = servers.context_limit_from_error(text)
             said = f" (the server says its window is {limit} tokens)" if limit else ""
-            return ModelError(
+            server_tokens = servers.prompt_tokens_from_error(text)
+            ours = None
+            if server_tokens and messages:  # to compare its tokenizer with ours
+                from summarizer.tokens import TokenCounter
+
+                ours = TokenCounter(self.model).count_messages(messages)
+            return ContextOverflowError(
                 f"the request is larger than the model's context window{said} "
                 "(set context_window in .summarizer.toml to the server's real limit)",
                 label,
+                limit=limit,
+                server_tokens=server_tokens,
+                our_tokens=ours,
             )
         status = getattr(err, "status_code", 400)
         return ModelError(f"the model server refused the request ({status}): {text[:300]}", label)
@@ -549,6 +575,12 @@ class ModelClient:
         if isinstance(usage, Usage):
             extra.update(usage.model_dump())
         self.log.log_call({**record, "prompt_version": self.prompt_version, **extra})
+
+
+def endpoint_of(resolved: ResolvedSettings) -> str:
+    """What learned facts (response mode, window, tokenizer, slots) are kept under: base URL and model."""
+    settings = resolved.settings
+    return f"{(settings.base_url or OPENAI_URL).rstrip('/')}|{settings.model}"
 
 
 def _error_text(err: Any) -> str:

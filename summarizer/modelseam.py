@@ -51,3 +51,22 @@ class RateLimitedError(ModelError):
 class ServerUnavailableError(ModelError):
     """The model server could not be reached, timed out or failed (5xx) after the retries: not the
     transcript's fault, so a long-running caller (`watch`) may try the same transcript again later."""
+
+
+class ContextOverflowError(ModelError):
+    """The server refused a request as larger than its context window; `limit` is the window it
+    stated (None when its words name none). The engine re-plans with it once."""
+
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        *,
+        limit: int | None = None,
+        server_tokens: int | None = None,
+        our_tokens: int | None = None,
+    ) -> None:
+        super().__init__(message, path)
+        self.limit = limit
+        self.server_tokens = server_tokens  # the server's count of the refused prompt, when it says
+        self.our_tokens = our_tokens  # our count of the same messages

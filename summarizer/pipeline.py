@@ -17,7 +17,15 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from summarizer.config import ResolvedSettings, load_settings
-from summarizer.engines import Engine, EngineSetup, Plan, Progress, build_engine, resolve_engine_choice
+from summarizer.engines import (
+    Engine,
+    EngineSetup,
+    Plan,
+    Progress,
+    build_engine,
+    resolve_engine_choice,
+    with_server_slots,
+)
 from summarizer.errors import ConfigError, SummarizerError
 from summarizer.models import ExtractionResult, MeetingNote, Transcript, Usage
 from summarizer.noteformat import NoteFormat, for_template
@@ -140,6 +148,8 @@ class Pipeline:
         prompts = PromptSet.load(vault.root)
         store = Store(vault.state_dir / "state.db")
         try:
+            if name == "openai":  # no more parallel requests than the server is known to run
+                resolved = with_server_slots(resolved, store)
             chosen = build_engine(name, EngineSetup(resolved, prompts, store, observers, wrappers))
         except BaseException:
             store.close()

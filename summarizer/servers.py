@@ -13,7 +13,12 @@ client, `summarizer doctor` and later re-splitting share one reading:
   llama-cpp-python "exceed context window of N");
 - how long to wait before retrying, the way the openai SDK reads
   `retry-after-ms` / `retry-after`;
-- how long a generation may take before we stop waiting for it.
+- how long a generation may take before we stop waiting for it;
+- what was learned about a server (`ServerLimits`: window, tokenizer ratio, slots) and the window
+  budgets then plan in (`fitted_window`).
+
+The two functions that do ask a server (`server_token_count`, `probe_limits`: its tokenize and
+`/props` routes) never raise: a route a server lacks just tells nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import json
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 # A generation is given the configured timeout plus this much per requested answer token,
@@ -32,6 +38,7 @@ from typing import Any
 # keep working on the first copy), so this is the only wait there is.
 SLOWEST_TOKENS_PER_SECOND = 10.0
 MAX_RETRY_AFTER = 120.0
+PROBE_TIMEOUT = 3.0  # a metadata route that takes longer is not worth waiting for
 
 _RESPONSE_FORMAT_TYPES = ("json_schema", "json_object", "text")
 _FORMAT_WORDS = re.compile(
@@ -136,6 +143,25 @@ def context_limit_from_error(text: str) -> int | None:
     return None
 
 
+_PROMPT_COUNT_PATTERNS = (
+    re.compile(r"resulted in (\d+) tokens", re.I),  # OpenAI, vLLM
+    re.compile(r"\((\d+) in the messages", re.I),  # OpenAI's newer wording
+    re.compile(r"n_prompt_tokens\W+(\d+)", re.I),  # llama.cpp server
+    re.compile(r"requested tokens \((\d+)\)", re.I),  # llama-cpp-python
+)
+
+
+def prompt_tokens_from_error(text: str) -> int | None:
+    """The server's own count of the refused prompt, where an overflow error states it."""
+    if not is_context_overflow(text):
+        return None
+    for pattern in _PROMPT_COUNT_PATTERNS:
+        match = pattern.search(text)
+        if match and int(match.group(1)) > 0:
+            return int(match.group(1))
+    return None
+
+
 def retry_delay(retry: int, headers: Mapping[str, str] | None) -> float | None:
     """Seconds to wait before retry number `retry` (0-based), or None when the server says not to.
 
@@ -168,7 +194,9 @@ def retry_delay(retry: int, headers: Mapping[str, str] | None) -> float | None:
     return min(0.5 * 2.0**retry, 8.0) * (1 - 0.25 * random.random())
 
 
-def server_token_count(base_url: str, model: str, text: str, timeout: float = 3.0) -> tuple[int, str | None] | None:
+def server_token_count(
+    base_url: str, model: str, text: str, timeout: float = 3.0, headers: Mapping[str, str] | None = None
+) -> tuple[int, str | None] | None:
     """The server's own token count of `text`, from its tokenize route, and the server kind it implies.
 
     llama.cpp `POST /tokenize {"content"}` and vLLM `POST /tokenize {"model", "prompt"}` (both at the root),
@@ -182,7 +210,7 @@ def server_token_count(base_url: str, model: str, text: str, timeout: float = 3.
         (f"{root}/extras/tokenize", {"input": text, "model": model}, "llama-cpp-python"),
     ):
         try:
-            response = httpx2.post(url, json=body, timeout=timeout)
+            response = httpx2.post(url, json=body, timeout=timeout, headers=dict(headers or {}))
             answer = response.json() if response.status_code == 200 else None
         except Exception:  # no such route or not JSON: try the next
             continue
@@ -238,3 +266,54 @@ def safety_margin(model: str | None) -> float:
     from summarizer.tokens import has_own_encoding
 
     return OPENAI_TOKENIZER_MARGIN if has_own_encoding(model) else OTHER_TOKENIZER_MARGIN
+
+
+# ---------------------------------------------------------------------------- learned facts
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What was learned about one server and model: its window, its tokenizer against ours, its slots."""
+
+    context_window: int | None = None
+    token_ratio: float | None = None  # the server's token count / ours, on the same text
+    slots: int | None = None  # requests it runs at once (llama.cpp `total_slots`)
+    probed: bool = False  # its metadata routes were asked once: never again
+
+
+def fitted_window(window: int, ratio: float | None, margin: float) -> int:
+    """The window in our tokens: a server whose tokenizer counts more than the margin covers gets less."""
+    if ratio is not None and ratio > 1 + margin:
+        return int(window * (1 + margin) / ratio)
+    return window
+
+
+def probe_limits(
+    base_url: str, model: str, sample: str, our_count: Callable[[], int], headers: Mapping[str, str] | None = None
+) -> ServerLimits:
+    """One look at a local server's own routes: llama.cpp `/props` (window, slots), then its tokenize route.
+
+    Routes a server does not have answer 404 and tell nothing; this never raises.
+    """
+    import httpx2
+
+    window: int | None = None
+    slots: int | None = None
+    root = base_url.rstrip("/").removesuffix("/v1")
+    try:
+        response = httpx2.get(f"{root}/props", headers=dict(headers or {}), timeout=PROBE_TIMEOUT)
+        props = response.json() if response.status_code == 200 else None
+    except Exception:  # no such route, not JSON, no server: nothing learned
+        props = None
+    if isinstance(props, dict):
+        settings = props.get("default_generation_settings")
+        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+        window = n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
+        total = props.get("total_slots")
+        slots = total if isinstance(total, int) and total > 0 else None
+    ratio: float | None = None
+    counted = server_token_count(base_url, model, sample, PROBE_TIMEOUT, headers)
+    ours = our_count() if counted is not None else 0  # our tokenizer is loaded only when there is a count to compare
+    if counted is not None and counted[0] > 0 and ours > 0:
+        ratio = round(counted[0] / ours, 3)
+    return ServerLimits(window, ratio, slots, probed=True)

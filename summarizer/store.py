@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from summarizer.errors import ConfigError
 from summarizer.models import ExtractionResult, Usage
+from summarizer.servers import ServerLimits
 from summarizer.store_schema import MIGRATIONS, V3_TABLES
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -204,6 +205,35 @@ class Store:
 
     def set_mode(self, endpoint: str, mode: str) -> None:
         self._rows("INSERT OR REPLACE INTO modes VALUES (?, ?, ?)", (endpoint, mode, now()))
+
+    # ---------------------------------------------------------------- learned server limits
+
+    def get_limits(self, endpoint: str) -> ServerLimits | None:
+        rows = self._rows(
+            "SELECT context_window, token_ratio, slots, probed FROM server_limits WHERE endpoint = ?", (endpoint,)
+        )
+        if not rows:
+            return None
+        window, ratio, slots, probed = rows[0]
+        return ServerLimits(
+            int(window) if window is not None else None,
+            float(ratio) if ratio is not None else None,
+            int(slots) if slots is not None else None,
+            bool(probed),
+        )
+
+    def set_limits(self, endpoint: str, limits: ServerLimits) -> None:
+        """Merge what was learned into what is known: a fact not learned now keeps its stored value."""
+        self._rows(
+            """INSERT INTO server_limits (endpoint, context_window, token_ratio, slots, probed, ts)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (endpoint) DO UPDATE SET
+                context_window = COALESCE(excluded.context_window, context_window),
+                token_ratio = COALESCE(excluded.token_ratio, token_ratio),
+                slots = COALESCE(excluded.slots, slots),
+                probed = MAX(excluded.probed, probed), ts = excluded.ts""",
+            (endpoint, limits.context_window, limits.token_ratio, limits.slots, int(limits.probed), now()),
+        )
 
     # ---------------------------------------------------------------- call log
 

@@ -74,5 +74,14 @@ CREATE TABLE IF NOT EXISTS run_items (
 CREATE INDEX IF NOT EXISTS run_items_run ON run_items (run_id, item);
 CREATE INDEX IF NOT EXISTS run_items_ts ON run_items (ts);
 """
+# What was learned about each server and model (base URL|model, as `modes`): the window its overflow
+# errors or `/props` stated, its tokenizer's count against ours, its parallel slots, and whether its
+# metadata routes were already asked (once per endpoint per store).
+_V5_LIMITS = """
+CREATE TABLE IF NOT EXISTS server_limits (
+    endpoint TEXT PRIMARY KEY, context_window INTEGER, token_ratio REAL, slots INTEGER,
+    probed INTEGER NOT NULL DEFAULT 0, ts TEXT NOT NULL
+);
+"""
 V3_TABLES = frozenset({"inbox_transcripts", "inbox_duplicates", "inbox_batches", "inbox_batch_items"})
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4_RUNS)  # MIGRATIONS[n - 1] takes a database to version n
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4_RUNS, _V5_LIMITS)  # MIGRATIONS[n - 1] takes a database to version n

@@ -4,6 +4,7 @@ and the commands then work on it; a database from a newer version is refused in 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -60,6 +61,9 @@ def test_an_older_state_db_is_kept_then_upgraded_and_every_command_works_on_it(
         # Layout 4's runs: the summarise just made is recorded, whatever layout the file had.
         assert ("summarise", "done") in db.execute("SELECT command, status FROM runs").fetchall()
         assert {r[1] for r in db.execute("PRAGMA table_info(calls)")} >= {"run_id", "item"}
+        # Layout 5's learned server limits: present whatever layout the file had, a stored row kept.
+        learned = db.execute("SELECT endpoint, context_window, slots FROM server_limits").fetchall()
+        assert learned == ([("http://127.0.0.1:1/v1|local-model", 4096, 1)] if version >= 5 else [])
     # Every shipped layout predates the version stamp: each is recognised by its tables, and one
     # that needs upgrading is kept first.
     copies = sorted(p.name for p in (vault / ".summarizer").glob("state.db.bak-*"))
@@ -67,8 +71,9 @@ def test_an_older_state_db_is_kept_then_upgraded_and_every_command_works_on_it(
         assert copies == [f"state.db.bak-v{version}"]
         copy = vault / ".summarizer" / copies[0]
         assert notes_columns(copy) == columns_before
-        with sqlite3.connect(copy) as db:
-            assert db.execute("PRAGMA user_version").fetchone()[0] == 0  # untouched, as shipped
+        stamped = re.search(r"PRAGMA user_version = (\d+)", layout.read_text(encoding="utf-8"))
+        with sqlite3.connect(copy) as db:  # untouched, as shipped (layouts 1-3 predate the stamp)
+            assert db.execute("PRAGMA user_version").fetchone()[0] == (int(stamped.group(1)) if stamped else 0)
     else:
         assert copies == []
 
