@@ -118,6 +118,8 @@ def summarise(
                 "(the inbox archives transcripts under a linkable name)"
             )
         pipeline = Pipeline.open(root.root, flags(model), engine=engine)  # bad settings stop it here
+        if not dry_run:
+            pipeline.warm_up()  # the model client builds while the transcript is read
         try:
             # Writes share the inbox's vault lock: a summarise never races an inbox run to the same transcript.
             with vault_lock(root, wait, err) if writes else nullcontext():

@@ -367,6 +367,8 @@ def run_inbox(
         ledger: RunLedger | None = None
         try:
             catalogue_for(pipeline)  # template-set rules checked before any call
+            if not options.dry_run:
+                pipeline.warm_up()  # the client builds while we recover, scan and read
             for line in pipeline.notices:
                 say(line)
             workers = pipeline.resolved.settings.concurrency

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from summarizer.config import ResolvedSettings, load_settings
 from summarizer.engines import Engine, EngineSetup, Plan, Progress, build_engine, resolve_engine_choice
 from summarizer.errors import ConfigError, SummarizerError
+from summarizer.llm import ModelClient
 from summarizer.models import ExtractionResult, MeetingNote, Transcript, Usage
 from summarizer.noteformat import NoteFormat, for_template
 from summarizer.prompting import PromptSet
@@ -122,6 +123,7 @@ class Pipeline:
     template_text: str
     notices: list[str] = field(default_factory=list)
     shared_index: SharedIndex = field(default_factory=lambda: SharedIndex(), repr=False)
+    _warming: list[threading.Thread] = field(default_factory=list, repr=False)  # a daemon: exit never waits
 
     @classmethod
     def open(
@@ -133,14 +135,22 @@ class Pipeline:
         observers: Sequence[HttpObserver] = (),
         wrappers: Sequence[Wrapper] = (),
     ) -> Pipeline:
-        """`observers` see every HTTP status; `wrappers` go around the model client (e.g. a limiter)."""
+        """`observers` see every HTTP status; `wrappers` go around the model client and must include a
+        limiter of the run's requests (`AdaptiveLimiter.wrap`); without wrappers, one sized by the
+        `concurrency` setting is composed here."""
         vault = Vault.open(vault_root)
         resolved = load_settings(vault.root, flags)
         name, fell_back = resolve_engine_choice(engine, resolved)
         prompts = PromptSet.load(vault.root)
+        if not wrappers:
+            from summarizer.runner import AdaptiveLimiter
+
+            limiter = AdaptiveLimiter(resolved.settings.concurrency)
+            observers, wrappers = [*observers, limiter], [limiter.wrap]
         store = Store(vault.state_dir / "state.db")
         try:
-            chosen = build_engine(name, EngineSetup(resolved, prompts, store, observers, wrappers))
+            setup = EngineSetup(resolved, prompts, store, observers, wrappers, limited=True)
+            chosen = build_engine(name, setup)
         except BaseException:
             store.close()
             raise
@@ -155,6 +165,16 @@ class Pipeline:
     @property
     def template_version(self) -> str:
         return template_version(self.template_text)
+
+    def warm_up(self) -> None:
+        """For a run about to call the model: import the transcript reader here, and build the model
+        client (the SDK import, about half a second) on a background thread that overlaps reading and
+        scanning, so the first request does not wait for it and workers do not queue on import locks."""
+        import summarizer.reader  # noqa: F401 - once, on this thread, before any worker reads
+
+        provider = getattr(self.engine, "provider", None)
+        if isinstance(provider, ModelClient) and not self._warming:
+            self._warming.append(provider.warm_up())
 
     def close(self) -> None:
         self.store.close()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from summarizer.models import Usage
+from summarizer.parallel import PartCancelled, cancelled, stop_siblings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -158,7 +159,6 @@ class AdaptiveLimiter:
             }
 
 
-
 class LimitedExtractor:
     """An `Extractor` whose requests each hold one of the limiter's slots."""
 
@@ -172,7 +172,14 @@ class LimitedExtractor:
 
     def extract(self, prompt: Prompt, *, label: str) -> CallResult:
         with self.limiter.slot():
-            return self.inner.extract(prompt, label=label)
+            if cancelled():  # a part of a meeting whose sibling failed while this one waited for the slot
+                raise PartCancelled(label)
+            try:
+                return self.inner.extract(prompt, label=label)
+            except BaseException:
+                stop_siblings()  # before the slot goes to a sibling part that would be sent for nothing
+                raise
+
 
 # ---------------------------------------------------------------------------- results and report
 
