@@ -149,21 +149,16 @@ class ModelClient:
     def endpoint(self) -> str:
         return f"{self.base_url}|{self.model}"
 
-    def warm_up(self) -> threading.Thread:
-        """Import the SDK and build the client and the strict response format on a background thread,
-        so that the first request does not wait for them (callers' threads wait in `client()` if it is
-        still building). A failure here is left for the first real call to raise."""
-
-        def build() -> None:
-            try:
-                self._request_client()
-                strict_response_format()
-            except Exception:  # e.g. no API key: the first call says so, with its label
-                return
-
-        thread = threading.Thread(target=build, name="model-client-warm-up", daemon=True)
-        thread.start()
-        return thread
+    def prepare(self) -> None:
+        """Import the SDK, build the client, its chat resource and the strict response format now (e.g. on
+        a background thread while transcripts are read), so that the first request does not wait for
+        them; threads that need the client meanwhile wait in `client()`. A failure here is left for the
+        first real call to raise, with its label."""
+        try:
+            self._request_client().chat.completions  # noqa: B018 - the SDK imports its resources on first use
+            strict_response_format()
+        except Exception:  # e.g. no API key
+            return
 
     def client(self) -> openai.OpenAI:
         with self._building:  # built once, by whichever thread gets here first

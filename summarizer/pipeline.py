@@ -167,14 +167,30 @@ class Pipeline:
         return template_version(self.template_text)
 
     def warm_up(self) -> None:
-        """For a run about to call the model: import the transcript reader here, and build the model
-        client (the SDK import, about half a second) on a background thread that overlaps reading and
-        scanning, so the first request does not wait for it and workers do not queue on import locks."""
+        """For a run about to call the model: import the transcript reader here, and on a background
+        thread build the model client (the SDK import alone takes about half a second) and import what
+        a transcript's way to its request needs, so the first request does not wait for them and the
+        workers do not queue on import locks. `warmed()` waits for it; exit never does (a daemon)."""
         import summarizer.reader  # noqa: F401 - once, on this thread, before any worker reads
 
         provider = getattr(self.engine, "provider", None)
-        if isinstance(provider, ModelClient) and not self._warming:
-            self._warming.append(provider.warm_up())
+        if not isinstance(provider, ModelClient) or self._warming:
+            return
+
+        def build() -> None:
+            provider.prepare()
+            import summarizer.grounding
+            import summarizer.linking
+            import summarizer.notefind  # noqa: F401
+
+        thread = threading.Thread(target=build, name="model-client-warm-up", daemon=True)
+        thread.start()
+        self._warming.append(thread)
+
+    def warmed(self) -> None:
+        """Wait for `warm_up`'s client to be built (at once if there is none)."""
+        for thread in self._warming:
+            thread.join()
 
     def close(self) -> None:
         self.store.close()
@@ -209,6 +225,8 @@ class Pipeline:
         """Vault names the transcript probably mentions, for the prompt (the model gets the spellings)."""
         if self.engine.name == "offline":
             return []
+        if not any(note.kind != "meeting" for note in self.index.notes):
+            return []  # only meeting notes (or none): nothing a candidate could be
         from summarizer.linking import candidates_for_prompt
         from summarizer.tokens import TokenCounter
 

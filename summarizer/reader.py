@@ -17,7 +17,6 @@ import json
 import os
 import re
 import stat
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -113,7 +112,17 @@ def repair_mojibake(text: str) -> str:
     (emoji turn into U+F8FF plus letters it does not consider suspicious), so a
     targeted Mac Roman pass runs afterwards on runs of non-ASCII characters.
     """
-    fixed = ftfy.fix_text(text, _FTFY_CONFIG)
+    if text.isascii():  # every fix enabled here (and the Mac Roman pass) needs a non-ASCII character
+        return text
+    # ftfy fixes line by line: lines of plain ASCII, most of a transcript, would come back unchanged.
+    segments = text.split("\n")
+    last = len(segments) - 1
+    fixed = "".join(
+        segment + ("\n" if i < last else "")
+        if segment.isascii()
+        else ftfy.fix_text(segment + ("\n" if i < last else ""), _FTFY_CONFIG)
+        for i, segment in enumerate(segments)
+    )
     return _MAC_ROMAN_RUN.sub(lambda m: _repair_mac_roman_run(m.group(0)), fixed)
 
 
@@ -124,7 +133,8 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-_ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+# Unicode category Cc (U+0000-001F, U+007F-009F) less the whitespace controls \t \n \v \f \r.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 def _bomless_utf16(data: bytes) -> str | None:
@@ -179,7 +189,7 @@ def decode_transcript_bytes(data: bytes, path: Path) -> str:
     if not data:
         raise TranscriptError("file is empty", path)
     text = _decode(data, path)
-    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS)
+    controls = len(_CONTROL_CHARS.findall(text))
     if controls > max(2, len(text) // 100):
         raise TranscriptError(
             "cannot be decoded as text (control characters: binary data or an unknown encoding)", path
@@ -196,7 +206,9 @@ _WORD = re.compile(r"\w")
 
 def _clean_speech(text: str) -> str:
     """Drop noise tags (`{vocalsound}`, `<other_noise/>`, SRT `{\\an8}`) and collapse whitespace."""
-    return _WS.sub(" ", _NOISE_TAGS.sub(" ", text)).strip()
+    if "{" in text or "<" in text:
+        text = _NOISE_TAGS.sub(" ", text)
+    return " ".join(text.split())  # the same whitespace as `\s`, collapsed and stripped
 
 
 def _parse_clock(value: str) -> float | None:

@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from summarizer.models import Usage
 from summarizer.parallel import PartCancelled, cancelled, stop_siblings
+from summarizer.turns import yield_turn
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -171,6 +172,7 @@ class LimitedExtractor:
         return self.inner.model
 
     def extract(self, prompt: Prompt, *, label: str) -> CallResult:
+        yield_turn()  # the request is ready: another worker may prepare its own while this one waits
         with self.limiter.slot():
             if cancelled():  # a part of a meeting whose sibling failed while this one waited for the slot
                 raise PartCancelled(label)
