@@ -285,6 +285,12 @@ for _module in (cli_inbox, cli_regenerate, cli_eval, cli_log, cli_doctor):
 
 
 def main() -> None:
+    import atexit
+    import gc
+
+    # At exit the cyclic collector would walk every object of the SDK and pydantic once more (0.1-0.3 s);
+    # the process is ending, so leave them to it (refcounting still frees, files are closed by then).
+    atexit.register(gc.freeze)
     app()
 
 

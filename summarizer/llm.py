@@ -34,6 +34,7 @@ from summarizer.errors import ConfigError, ModelError
 from summarizer.models import MeetingExtraction, Usage
 from summarizer.modelseam import HttpObserver, HttpStatus, RateLimitedError
 from summarizer.pricing import estimate_cost
+from summarizer.turns import yield_turn
 
 if TYPE_CHECKING:
     import openai
@@ -184,7 +185,9 @@ class ModelClient:
                         "OPENAI_API_KEY is not set: export it (or point OPENAI_BASE_URL at a local server)"
                     )
                 key = "not-needed"  # local servers ignore it, the SDK insists on one
-            hooks = {"response": [self._observe]} if self.observers else {}
+            hooks: dict[str, list[Any]] = {"request": [_request_on_its_way]}
+            if self.observers:
+                hooks["response"] = [self._observe]
             http = httpx2.Client(
                 timeout=httpx2.Timeout(settings.timeout, connect=10.0),
                 event_hooks=hooks,
@@ -559,6 +562,11 @@ class ModelClient:
         if isinstance(usage, Usage):
             extra.update(usage.model_dump())
         self.log.log_call({**record, "prompt_version": self.prompt_version, **extra})
+
+
+def _request_on_its_way(request: Any) -> None:
+    """The SDK has built the request and it is about to be sent: a batch run's next worker may take its turn."""
+    yield_turn()
 
 
 @cache

@@ -78,13 +78,17 @@ class AdaptiveLimiter:
             self.limit = self._known_good = self.maximum
             self._cond.notify_all()
 
-    def acquire(self) -> None:
+    def acquire(self, *, blocking: bool = True) -> bool:
+        """Take a slot, waiting for one unless `blocking` is false; whether one was taken."""
         with self._cond:
             while self.in_flight >= self.limit:
+                if not blocking:
+                    return False
                 self._cond.wait()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self._local.epoch = self._epoch
+            return True
 
     def release(self) -> None:
         with self._cond:
@@ -172,15 +176,21 @@ class LimitedExtractor:
         return self.inner.model
 
     def extract(self, prompt: Prompt, *, label: str) -> CallResult:
-        yield_turn()  # the request is ready: another worker may prepare its own while this one waits
-        with self.limiter.slot():
+        if not self.limiter.acquire(blocking=False):
+            yield_turn()  # the request is ready: another worker may prepare its own while this one waits
+            self.limiter.acquire()
+        try:
             if cancelled():  # a part of a meeting whose sibling failed while this one waited for the slot
                 raise PartCancelled(label)
-            try:
-                return self.inner.extract(prompt, label=label)
-            except BaseException:
-                stop_siblings()  # before the slot goes to a sibling part that would be sent for nothing
-                raise
+            # The turn, if still held, passes on once the request is built (the client's request hook).
+            return self.inner.extract(prompt, label=label)
+        except PartCancelled:
+            raise
+        except BaseException:
+            stop_siblings()  # before the slot goes to a sibling part that would be sent for nothing
+            raise
+        finally:
+            self.limiter.release()
 
 
 # ---------------------------------------------------------------------------- results and report
