@@ -28,7 +28,15 @@ from summarizer.models import Usage
 from summarizer.modelseam import RateLimitedError
 from summarizer.noteformat import is_linkable
 from summarizer.runlog import RunLedger
-from summarizer.runner import AdaptiveLimiter, Display, ItemResult, ProgressFn, Runner, RunReport
+from summarizer.runner import (
+    AdaptiveLimiter,
+    Display,
+    ItemResult,
+    ProgressFn,
+    Runner,
+    RunReport,
+    start_up_spared,
+)
 from summarizer.store import JournalRow, now
 from summarizer.templatesets import catalogue_for, for_transcript
 from summarizer.turns import Turns
@@ -418,7 +426,8 @@ def run_inbox(
                 runner: Runner[Candidate] = Runner(
                     fn, lambda c: c.name, workers=2 * workers, display=display, account=account
                 )
-                report = runner.run(ordered)
+                with start_up_spared():
+                    report = runner.run(ordered)
             report.results = [*recovering, *scan.skipped, *report.results]
             report.wall_seconds = time.perf_counter() - started
             extra.update(

@@ -20,12 +20,10 @@ import stat
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import ftfy
-import srt
-import webvtt
 import yaml
 
 from summarizer.errors import SummarizerError, TranscriptError
@@ -48,17 +46,23 @@ MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
 
 # Only the encoding repairs: the cosmetic ones (curly quotes, ligatures, NFC,
 # line breaks) would change clean text, and notes must round-trip byte for byte.
-_FTFY_CONFIG = ftfy.TextFixerConfig(
-    unescape_html=False,
-    remove_terminal_escapes=False,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    uncurl_quotes=False,
-    fix_line_breaks=False,
-    remove_control_chars=False,
-    normalization=None,
-    explain=False,
-)
+@cache
+def _ftfy_config() -> Any:
+    """ftfy (with wcwidth, about 50 ms to import) loads only for text that is not plain ASCII."""
+    import ftfy
+
+    return ftfy.TextFixerConfig(
+        unescape_html=False,
+        remove_terminal_escapes=False,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+        uncurl_quotes=False,
+        fix_line_breaks=False,
+        remove_control_chars=False,
+        normalization=None,
+        explain=False,
+    )
+
 
 _MAC_ROMAN_HIGH = bytes(range(0x80, 0x100)).decode("mac_roman")
 _MAC_ROMAN_RUN = re.compile("[" + re.escape(_MAC_ROMAN_HIGH) + "]{2,}")
@@ -115,12 +119,15 @@ def repair_mojibake(text: str) -> str:
     if text.isascii():  # every fix enabled here (and the Mac Roman pass) needs a non-ASCII character
         return text
     # ftfy fixes line by line: lines of plain ASCII, most of a transcript, would come back unchanged.
+    import ftfy
+
+    config = _ftfy_config()
     segments = text.split("\n")
     last = len(segments) - 1
     fixed = "".join(
         segment + ("\n" if i < last else "")
         if segment.isascii()
-        else ftfy.fix_text(segment + ("\n" if i < last else ""), _FTFY_CONFIG)
+        else ftfy.fix_text(segment + ("\n" if i < last else ""), config)
         for i, segment in enumerate(segments)
     )
     return _MAC_ROMAN_RUN.sub(lambda m: _repair_mac_roman_run(m.group(0)), fixed)
@@ -435,6 +442,8 @@ def _voice_segments(raw: str) -> list[tuple[str | None, str]]:
 
 
 def _parse_vtt(text: str, path: Path) -> _Parsed:
+    import webvtt
+
     try:
         captions = webvtt.from_string(text).captions
     except (webvtt.errors.MalformedFileError, webvtt.errors.MalformedCaptionError) as err:
@@ -457,6 +466,8 @@ def _parse_vtt(text: str, path: Path) -> _Parsed:
 
 
 def _parse_srt(text: str, path: Path) -> _Parsed:
+    import srt
+
     try:
         subtitles = list(srt.parse(text))
     except srt.SRTParseError as err:
