@@ -1,11 +1,18 @@
 """Long-meeting overhead: what splitting costs, per corpus transcript and context window.
 
     python benchmarks/bench_chunking.py [--corpus DIR] [--windows 8192,32768]
+    python benchmarks/bench_chunking.py --latency 1.0 [--meeting icsi_Bmr005] [--windows 8192] [--slots 8]
 
 Runs the real pipeline against the loopback OpenAI server (tests/fakeopenai.py) with a context
 limit equal to the configured window, and prints per transcript: transcript tokens, parts, calls,
 prompt tokens sent (as the server counted them) and the overhead ratio (sent / transcript).
 Default corpus: ../shared/corpus when present, else tests/data/corpus.
+
+With `--latency`, one meeting's wall time instead: the server answers after that many seconds and
+admits `--slots` requests at once (429 beyond); `summarise` runs in this process (warm: no start-up)
+with `concurrency` = the slots and = the default 4, and the table gives parts, calls, the most
+requests in flight, the wall time, and its ratio to one call and to the two rounds a split meeting
+needs at best (every part at once, then the merge).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +72,84 @@ def corpus_files(folder: Path) -> list[Path]:
     return files
 
 
+def wall_times(args: argparse.Namespace, windows: list[int]) -> None:
+    """One long meeting against a slow server with a concurrency limit: how long its parts take."""
+    path = next((p for p in corpus_files(args.corpus) if p.stem == args.meeting), None)
+    if path is None:
+        raise SystemExit(f"no transcript {args.meeting!r} in {args.corpus}")
+    rows: list[tuple[int, int, int, int, int, int, float]] = []
+    with fo.FakeOpenAI() as server, tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(
+            OPENAI_BASE_URL=server.base_url,
+            OPENAI_API_KEY="bench",
+            SUMMARIZER_MODEL="gpt-4o-mini",  # its tokenizer is known: the plan has no 15% margin
+            SUMMARIZER_USER_CONFIG=str(Path(tmp) / "none.toml"),
+        )
+        server.default = fo.responder(answer)
+        server.latency = args.latency
+        server.max_concurrency = args.slots
+        warm = Path(tmp) / "warm-up"  # untimed, in a vault of its own (its result is cached there)
+        (warm / ".obsidian").mkdir(parents=True)
+        (warm / ".summarizer.toml").write_text(f"context_window = {windows[0]}\n")
+        pipeline = Pipeline.open(warm)
+        try:
+            pipeline.summarise(path, to_stdout=True)  # loads the tokenizer and the SDK
+        finally:
+            pipeline.close()
+        for window in windows:
+            for concurrency in dict.fromkeys([args.slots, 4]):
+                vault = Path(tmp) / f"vault-{window}-{concurrency}"
+                (vault / ".obsidian").mkdir(parents=True)
+                (vault / ".summarizer.toml").write_text(
+                    f'context_window = {window}\nconcurrency = {concurrency}\nunsupported_evidence = "keep"\n'
+                )
+                server.context_limit = window
+                pipeline = Pipeline.open(vault)
+                try:
+                    transcript = pipeline.read(path)
+                    parts = len(pipeline.plan(transcript).chunks)
+
+                    before = len(server.requests)
+                    server.stats.max_in_flight = 0
+                    rejected = server.stats.limit_rejections
+                    started = time.perf_counter()
+                    pipeline.summarise(path, transcript=transcript, to_stdout=True)
+                    wall = time.perf_counter() - started
+                finally:
+                    pipeline.close()
+                calls = sum(r.path.endswith("/chat/completions") for r in server.requests[before:])
+                rejected = server.stats.limit_rejections - rejected
+                rows.append((window, concurrency, parts, calls, server.stats.max_in_flight, rejected, wall))
+    print(
+        f"{args.meeting}, server latency {args.latency:g} s, {args.slots} requests at once (429 beyond); "
+        "summarise in-process, after an untimed run (no start-up, no tokenizer load)\n"
+    )
+    header = (
+        f"{'window':>7} {'concurrency':>11} {'parts':>5} {'calls':>5} {'max in flight':>13} {'429s':>4} {'wall s':>7} "
+        f"{'x one call':>10} {'x 2 rounds':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for window, concurrency, parts, calls, in_flight, rejected, wall in rows:
+        print(
+            f"{window:>7} {concurrency:>11} {parts:>5} {calls:>5} {in_flight:>13} {rejected:>4} {wall:>7.2f} "
+            f"{wall / args.latency:>10.2f} {wall / (2 * args.latency):>10.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default = SHARED / "corpus"
     parser.add_argument("--corpus", type=Path, default=default if default.is_dir() else ROOT / "tests/data/corpus")
-    parser.add_argument("--windows", default="8192,32768")
+    parser.add_argument("--windows", default=None, help="context windows (default 8192,32768; 8192 with --latency)")
+    parser.add_argument("--latency", type=float, help="time one meeting against a server this slow (seconds)")
+    parser.add_argument("--meeting", default="icsi_Bmr005", help="the corpus transcript --latency times")
+    parser.add_argument("--slots", type=int, default=8, help="requests the server admits at once, with --latency")
     args = parser.parse_args()
-    windows = [int(w) for w in args.windows.split(",")]
+    windows = [int(w) for w in (args.windows or ("8192" if args.latency else "8192,32768")).split(",")]
+    if args.latency:
+        wall_times(args, windows)
+        return
     counter = TokenCounter("test-model")
     rows: list[tuple[str, int, int, int, str, int, int, float]] = []
     with fo.FakeOpenAI() as server, tempfile.TemporaryDirectory() as tmp:

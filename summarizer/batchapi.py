@@ -82,6 +82,8 @@ def submit(pipeline: Pipeline, crash: CrashPoints, ordered: list[Candidate]) -> 
     """Queue every transcript that fits one request in one batch; the rest wait for a normal run."""
     from summarizer.engines import LLMEngine
 
+    pipeline.warmed()  # the SDK may be mid-import on the warm-up thread: never import it alongside
+
     store = pipeline.store
     provider = _provider(pipeline)
     engine = pipeline.engine
@@ -167,6 +169,8 @@ def collect(pipeline: Pipeline, crash: CrashPoints) -> list[str]:
     """Fetch every batch still open; returns one line per batch for the user."""
     store = pipeline.store
     rows = store.open_batches()
+    if rows:
+        pipeline.warmed()  # the SDK may be mid-import on the warm-up thread: never import it alongside
     if not rows:
         return []
     try:

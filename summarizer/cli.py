@@ -118,6 +118,8 @@ def summarise(
                 "(the inbox archives transcripts under a linkable name)"
             )
         pipeline = Pipeline.open(root.root, flags(model), engine=engine)  # bad settings stop it here
+        if not dry_run:
+            pipeline.warm_up()  # the model client builds while the transcript is read
         try:
             # Writes share the inbox's vault lock: a summarise never races an inbox run to the same transcript.
             with vault_lock(root, wait, err) if writes else nullcontext():
@@ -283,6 +285,12 @@ for _module in (cli_inbox, cli_regenerate, cli_eval, cli_log, cli_doctor, cli_wa
 
 
 def main() -> None:
+    import atexit
+    import gc
+
+    # At exit the cyclic collector would walk every object of the SDK and pydantic once more (0.1-0.3 s);
+    # the process is ending, so leave them to it (refcounting still frees, files are closed by then).
+    atexit.register(gc.freeze)
     app()
 
 

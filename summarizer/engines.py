@@ -50,6 +50,7 @@ from summarizer.tokens import TokenCounter
 
 Progress = Callable[[str], None]
 DUPLICATE_SCORE = 90
+PART_THREADS = 64  # a long meeting's parts start at once up to this; a limiter decides how many are in flight
 
 
 class Engine(Protocol):
@@ -173,6 +174,9 @@ class LLMEngine:
     provider: ModelClient | None = None
     client: Extractor | None = None
     learned: Learned = field(default_factory=Learned)
+    # `client` holds a limiter that bounds the run's requests: then every part of a long meeting starts at
+    # once and the limiter decides how many are in flight; else parts keep to `concurrency`.
+    limited: bool = False
 
     def __post_init__(self) -> None:
         if not self.learned.loaded:
@@ -424,7 +428,7 @@ class LLMEngine:
                 progress(f"part {done}/{total} extracted")
             return result.extraction, result.usage
 
-        workers = max(1, min(self.resolved.settings.concurrency, total))
+        workers = min(total, PART_THREADS) if self.limited else max(1, min(self.resolved.settings.concurrency, total))
         outcomes = run_parts(run, total, workers)  # a part that fails for good stops the others at once
         parts = [extraction for extraction, _ in outcomes]
         usage = sum((u for _, u in outcomes), Usage())
@@ -604,6 +608,7 @@ class EngineSetup:
     log: CallLog | None = None
     observers: Sequence[HttpObserver] = ()
     wrappers: Sequence[Wrapper] = ()
+    limited: bool = False  # one of `wrappers` is a limiter that bounds every request (see `LLMEngine.limited`)
 
     def wrap(self, client: Extractor) -> Extractor:
         for wrapper in self.wrappers:
@@ -620,7 +625,8 @@ def _openai_engine(setup: EngineSetup) -> Engine:
         observers=tuple(setup.observers),
     )
     provider.model  # noqa: B018 - fail early with a clear message when no model is set
-    return LLMEngine(setup.resolved, setup.prompts, setup.log, provider=provider, client=setup.wrap(provider))
+    client = setup.wrap(provider)
+    return LLMEngine(setup.resolved, setup.prompts, setup.log, provider=provider, client=client, limited=setup.limited)
 
 
 def _offline_engine(setup: EngineSetup) -> Engine:

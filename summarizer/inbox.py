@@ -28,9 +28,18 @@ from summarizer.models import Usage
 from summarizer.modelseam import RateLimitedError, ServerUnavailableError
 from summarizer.noteformat import is_linkable
 from summarizer.runlog import RunLedger
-from summarizer.runner import AdaptiveLimiter, Display, ItemResult, ProgressFn, Runner, RunReport
+from summarizer.runner import (
+    AdaptiveLimiter,
+    Display,
+    ItemResult,
+    ProgressFn,
+    Runner,
+    RunReport,
+    start_up_spared,
+)
 from summarizer.store import JournalRow, now
 from summarizer.templatesets import catalogue_for, for_transcript
+from summarizer.turns import Turns
 from summarizer.vaultlock import vault_lock
 
 if TYPE_CHECKING:
@@ -88,6 +97,7 @@ class InboxRun:
         self.recovery = Recovery(pipeline, self.archiver, self.crash)
         self._primary_done: dict[str, threading.Event] = {}
         self._firsts: set[int] = set()
+        self.turns = Turns()
         self.ledger: RunLedger | None = None  # set for a run that may call the model (not a dry run)
 
     def scan(self) -> Scan:
@@ -135,7 +145,11 @@ class InboxRun:
         workers = 2 * self.pipeline.resolved.settings.concurrency
         ledger = self.ledger
         account = None if ledger is None else (lambda c, r: ledger.item(c.rel, r, transcript=c.rel))
-        return Runner(item, lambda c: c.name, workers=workers, display=display, account=account).run(ordered)
+        runner = Runner(item, lambda c: c.name, workers=workers, display=display, account=account)
+        if ordered and not self.options.dry_run:
+            self.pipeline.warmed()  # workers start once the SDK is in: they would only slow its import
+        with start_up_spared():
+            return runner.run(ordered)
 
     def forget_index(self) -> None:
         """Drop the vault index (a long-running `watch` rebuilds it per batch, seeing new notes)."""
@@ -151,7 +165,8 @@ class InboxRun:
             if not first:
                 return self._copy_of_this_run(c)
             try:
-                return self._process_first(c, progress)
+                with self.turns.turn():  # one worker at a time prepares its request (see `turns`)
+                    return self._process_first(c, progress)
             finally:
                 self._primary_done[c.content_hash].set()
         except SummarizerError as err:
@@ -223,7 +238,7 @@ class InboxRun:
             return self._adopt(c, existing)
         archive = self.archiver.target(c.path)
         archive_rel = self.archiver.rel(archive)
-        result, cached = self._extract(c, transcript, progress)
+        result, cached = self._extract(c, pipeline, transcript, progress)
         engine = pipeline.engine
         # What this run's call log holds for the transcript: a batch result collected above included.
         usage = self.ledger.usage(c.rel) if self.ledger else (Usage() if cached else result.usage)
@@ -324,7 +339,9 @@ class InboxRun:
         relinked = self.pipeline.note_format.relink(rendered, archive_rel, original) if rendered else rendered
         self.store.relink_note(self.vault.relative(found.path), archive_rel, relinked)
 
-    def _extract(self, c: Candidate, transcript: Transcript, progress: ProgressFn) -> tuple[ExtractionResult, bool]:
+    def _extract(
+        self, c: Candidate, pipeline: Pipeline, transcript: Transcript, progress: ProgressFn
+    ) -> tuple[ExtractionResult, bool]:
         """The pipeline's cached extraction; a transcript the SDK gave up on for 429s gets more rounds."""
         # A batch's result is cached under the key of its submission: look it up by that key,
         # since the vault index (and so a key computed now) may have changed since.
@@ -334,7 +351,7 @@ class InboxRun:
         rounds = 0
         while True:
             try:
-                return for_transcript(self.pipeline, c.path).extract(transcript, label=c.rel, progress=progress)
+                return pipeline.extract(transcript, label=c.rel, progress=progress)
             except ModelError as err:
                 if rounds >= RATE_LIMIT_ROUNDS or not is_rate_limited(err):
                     raise
@@ -407,6 +424,8 @@ def open_pipeline(vault: Vault, options: InboxOptions, say: ProgressFn) -> tuple
         for line in pipeline.notices:
             say(line)
         limiter.resize(pipeline.resolved.settings.concurrency)
+        if not options.dry_run:
+            pipeline.warm_up()  # the client builds while we recover, scan and read
     except BaseException:
         pipeline.close()
         raise

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import ValidationError
@@ -39,6 +40,7 @@ from summarizer.modelseam import (
     ServerUnavailableError,
 )
 from summarizer.pricing import estimate_cost
+from summarizer.turns import yield_turn
 
 if TYPE_CHECKING:
     import openai
@@ -131,6 +133,8 @@ class ModelClient:
     _learned: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # the mode that worked
     learned_window: int | None = None  # the server's window as learned (engines.LLMEngine sets it)
     slots: threading.BoundedSemaphore | None = None  # the server's own parallel slots, once known
+    _no_retries: openai.OpenAI | None = field(default=None, init=False, repr=False)
+    _building: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def model(self) -> str:
@@ -154,7 +158,29 @@ class ModelClient:
     def endpoint(self) -> str:
         return f"{self.base_url}|{self.model}"
 
+    def prepare(self) -> None:
+        """Import the SDK, build the client, its chat resource and the strict response format now (e.g. on
+        a background thread while transcripts are read), so that the first request does not wait for
+        them; threads that need the client meanwhile wait in `client()`. A failure here is left for the
+        first real call to raise, with its label."""
+        try:
+            self._request_client().chat.completions  # noqa: B018 - the SDK imports its resources on first use
+            strict_response_format()
+        except Exception:  # e.g. no API key
+            return
+
     def client(self) -> openai.OpenAI:
+        with self._building:  # built once, by whichever thread gets here first
+            return self._build_client()
+
+    def _request_client(self) -> openai.OpenAI:
+        """The client without the SDK's retries (ours are logged and never re-send a running generation)."""
+        with self._building:
+            if self._no_retries is None:
+                self._no_retries = self._build_client().with_options(max_retries=0)
+            return self._no_retries
+
+    def _build_client(self) -> openai.OpenAI:
         if self._client is None:
             import httpx2
             import openai
@@ -167,7 +193,9 @@ class ModelClient:
                         "OPENAI_API_KEY is not set: export it (or point OPENAI_BASE_URL at a local server)"
                     )
                 key = "not-needed"  # local servers ignore it, the SDK insists on one
-            hooks = {"response": [self._observe]} if self.observers else {}
+            hooks: dict[str, list[Any]] = {"request": [_request_on_its_way]}
+            if self.observers:
+                hooks["response"] = [self._observe]
             http = httpx2.Client(
                 timeout=httpx2.Timeout(settings.timeout, connect=10.0),
                 event_hooks=hooks,
@@ -364,8 +392,6 @@ class ModelClient:
         probe: bool = False,
         retries_spent: int = 0,
     ) -> _Attempt:
-        import openai
-
         record: dict[str, Any] = {
             "label": label,
             "model": self.model,
@@ -390,18 +416,14 @@ class ModelClient:
             attempt.kind, attempt.problem = "invalid", "the answer was empty"
         else:
             try:
-                if mode == "strict":
-                    parsed = raw.parse().choices[0].message.parsed
-                    attempt.extraction = parsed if isinstance(parsed, MeetingExtraction) else None
-                else:
-                    attempt.extraction = MeetingExtraction.model_validate_json(_json_text(content))
+                # strict: the answer is the bare JSON object (what `parse` would validate), else it may be wrapped
+                text = content if mode == "strict" else _json_text(content)
+                attempt.extraction = MeetingExtraction.model_validate_json(text)
                 if attempt.extraction is None:
                     attempt.kind, attempt.problem = "invalid", "the answer held no extraction"
             except ValidationError as err:
                 attempt.kind, attempt.problem = "invalid", _validation_summary(err)
                 attempt.details = _validation_details(err)
-            except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as err:
-                attempt.kind, attempt.problem = "invalid", _one_line(err)
         self._log(record, usage=usage, response=content, error=attempt.details or attempt.problem)
         return attempt
 
@@ -421,11 +443,11 @@ class ModelClient:
         The SDK's retries are off for these calls: it would re-send a generation that timed out (a
         local server keeps working on the first copy) and retry a 500 that refuses the format.
         """
+        client = self._request_client()  # first: waits for a warm-up that is still importing the SDK
         import httpx2
         import openai
 
         settings = self.resolved.settings
-        client = self.client().with_options(max_retries=0)
         params = self.request_params(max_tokens)
         wait_for = servers.generation_timeout(settings.timeout, max_tokens)
         timeout = httpx2.Timeout(wait_for, connect=min(10.0, settings.timeout))
@@ -433,13 +455,6 @@ class ModelClient:
         retry = 0
         while True:
             try:
-                if mode == "strict":
-                    return client.chat.completions.with_raw_response.parse(
-                        messages=messages,  # type: ignore[arg-type]
-                        response_format=MeetingExtraction,
-                        timeout=timeout,
-                        **params,
-                    )
                 return client.chat.completions.with_raw_response.create(
                     messages=messages,  # type: ignore[arg-type]
                     timeout=timeout,
@@ -481,6 +496,8 @@ class ModelClient:
             time.sleep(delay)
 
     def _format_param(self, mode: Mode) -> dict[str, Any]:
+        if mode == "strict":
+            return {"response_format": strict_response_format()}
         if mode in ("schema", "json_object_schema"):
             from summarizer.prompting import extraction_schema
 
@@ -581,6 +598,21 @@ def endpoint_of(resolved: ResolvedSettings) -> str:
     """What learned facts (response mode, window, tokenizer, slots) are kept under: base URL and model."""
     settings = resolved.settings
     return f"{(settings.base_url or OPENAI_URL).rstrip('/')}|{settings.model}"
+
+
+def _request_on_its_way(request: Any) -> None:
+    """The SDK has built the request and it is about to be sent: a batch run's next worker may take its turn."""
+    yield_turn()
+
+
+@cache
+def strict_response_format() -> dict[str, Any]:
+    """The strict `json_schema` response format exactly as `chat.completions.parse(response_format=
+    MeetingExtraction)` sends it, built once per process (treat as read-only: it is shared)."""
+    from openai.lib import type_to_response_format_param
+
+    built: Any = type_to_response_format_param(MeetingExtraction)
+    return dict(built)
 
 
 def _error_text(err: Any) -> str:

@@ -27,6 +27,7 @@ from summarizer.engines import (
     with_server_slots,
 )
 from summarizer.errors import ConfigError, SummarizerError
+from summarizer.llm import ModelClient
 from summarizer.models import ExtractionResult, MeetingNote, Transcript, Usage
 from summarizer.noteformat import NoteFormat, for_template
 from summarizer.prompting import PromptSet
@@ -130,6 +131,7 @@ class Pipeline:
     template_text: str
     notices: list[str] = field(default_factory=list)
     shared_index: SharedIndex = field(default_factory=lambda: SharedIndex(), repr=False)
+    _warming: list[threading.Thread] = field(default_factory=list, repr=False)  # a daemon: exit never waits
 
     @classmethod
     def open(
@@ -141,16 +143,24 @@ class Pipeline:
         observers: Sequence[HttpObserver] = (),
         wrappers: Sequence[Wrapper] = (),
     ) -> Pipeline:
-        """`observers` see every HTTP status; `wrappers` go around the model client (e.g. a limiter)."""
+        """`observers` see every HTTP status; `wrappers` go around the model client and must include a
+        limiter of the run's requests (`AdaptiveLimiter.wrap`); without wrappers, one sized by the
+        `concurrency` setting is composed here."""
         vault = Vault.open(vault_root)
         resolved = load_settings(vault.root, flags)
         name, fell_back = resolve_engine_choice(engine, resolved)
         prompts = PromptSet.load(vault.root)
+        if not wrappers:
+            from summarizer.runner import AdaptiveLimiter
+
+            limiter = AdaptiveLimiter(resolved.settings.concurrency)
+            observers, wrappers = [*observers, limiter], [limiter.wrap]
         store = Store(vault.state_dir / "state.db")
         try:
             if name == "openai":  # no more parallel requests than the server is known to run
                 resolved = with_server_slots(resolved, store)
-            chosen = build_engine(name, EngineSetup(resolved, prompts, store, observers, wrappers))
+            setup = EngineSetup(resolved, prompts, store, observers, wrappers, limited=True)
+            chosen = build_engine(name, setup)
         except BaseException:
             store.close()
             raise
@@ -165,6 +175,32 @@ class Pipeline:
     @property
     def template_version(self) -> str:
         return template_version(self.template_text)
+
+    def warm_up(self) -> None:
+        """For a run about to call the model: import the transcript reader here, and on a background
+        thread build the model client (the SDK import alone takes about half a second) and import what
+        a transcript's way to its request needs, so the first request does not wait for them and the
+        workers do not queue on import locks. `warmed()` waits for it; exit never does (a daemon)."""
+        import summarizer.reader  # noqa: F401 - once, on this thread, before any worker reads
+
+        provider = getattr(self.engine, "provider", None)
+        if not isinstance(provider, ModelClient) or self._warming:
+            return
+
+        def build() -> None:
+            provider.prepare()
+            import summarizer.grounding
+            import summarizer.linking
+            import summarizer.notefind  # noqa: F401
+
+        thread = threading.Thread(target=build, name="model-client-warm-up", daemon=True)
+        thread.start()
+        self._warming.append(thread)
+
+    def warmed(self) -> None:
+        """Wait for `warm_up`'s client to be built (at once if there is none)."""
+        for thread in self._warming:
+            thread.join()
 
     def close(self) -> None:
         self.store.close()
@@ -199,6 +235,8 @@ class Pipeline:
         """Vault names the transcript probably mentions, for the prompt (the model gets the spellings)."""
         if self.engine.name == "offline":
             return []
+        if not any(note.kind != "meeting" for note in self.index.notes):
+            return []  # only meeting notes (or none): nothing a candidate could be
         from summarizer.linking import candidates_for_prompt
         from summarizer.tokens import TokenCounter
 

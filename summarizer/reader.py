@@ -17,16 +17,13 @@ import json
 import os
 import re
 import stat
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import ftfy
-import srt
-import webvtt
 import yaml
 
 from summarizer.errors import SummarizerError, TranscriptError
@@ -49,17 +46,23 @@ MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
 
 # Only the encoding repairs: the cosmetic ones (curly quotes, ligatures, NFC,
 # line breaks) would change clean text, and notes must round-trip byte for byte.
-_FTFY_CONFIG = ftfy.TextFixerConfig(
-    unescape_html=False,
-    remove_terminal_escapes=False,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    uncurl_quotes=False,
-    fix_line_breaks=False,
-    remove_control_chars=False,
-    normalization=None,
-    explain=False,
-)
+@cache
+def _ftfy_config() -> Any:
+    """ftfy (with wcwidth, about 50 ms to import) loads only for text that is not plain ASCII."""
+    import ftfy
+
+    return ftfy.TextFixerConfig(
+        unescape_html=False,
+        remove_terminal_escapes=False,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+        uncurl_quotes=False,
+        fix_line_breaks=False,
+        remove_control_chars=False,
+        normalization=None,
+        explain=False,
+    )
+
 
 _MAC_ROMAN_HIGH = bytes(range(0x80, 0x100)).decode("mac_roman")
 _MAC_ROMAN_RUN = re.compile("[" + re.escape(_MAC_ROMAN_HIGH) + "]{2,}")
@@ -113,7 +116,20 @@ def repair_mojibake(text: str) -> str:
     (emoji turn into U+F8FF plus letters it does not consider suspicious), so a
     targeted Mac Roman pass runs afterwards on runs of non-ASCII characters.
     """
-    fixed = ftfy.fix_text(text, _FTFY_CONFIG)
+    if text.isascii():  # every fix enabled here (and the Mac Roman pass) needs a non-ASCII character
+        return text
+    # ftfy fixes line by line: lines of plain ASCII, most of a transcript, would come back unchanged.
+    import ftfy
+
+    config = _ftfy_config()
+    segments = text.split("\n")
+    last = len(segments) - 1
+    fixed = "".join(
+        segment + ("\n" if i < last else "")
+        if segment.isascii()
+        else ftfy.fix_text(segment + ("\n" if i < last else ""), config)
+        for i, segment in enumerate(segments)
+    )
     return _MAC_ROMAN_RUN.sub(lambda m: _repair_mac_roman_run(m.group(0)), fixed)
 
 
@@ -124,7 +140,8 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-_ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+# Unicode category Cc (U+0000-001F, U+007F-009F) less the whitespace controls \t \n \v \f \r.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 def _bomless_utf16(data: bytes) -> str | None:
@@ -179,7 +196,7 @@ def decode_transcript_bytes(data: bytes, path: Path) -> str:
     if not data:
         raise TranscriptError("file is empty", path)
     text = _decode(data, path)
-    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS)
+    controls = len(_CONTROL_CHARS.findall(text))
     if controls > max(2, len(text) // 100):
         raise TranscriptError(
             "cannot be decoded as text (control characters: binary data or an unknown encoding)", path
@@ -196,7 +213,9 @@ _WORD = re.compile(r"\w")
 
 def _clean_speech(text: str) -> str:
     """Drop noise tags (`{vocalsound}`, `<other_noise/>`, SRT `{\\an8}`) and collapse whitespace."""
-    return _WS.sub(" ", _NOISE_TAGS.sub(" ", text)).strip()
+    if "{" in text or "<" in text:
+        text = _NOISE_TAGS.sub(" ", text)
+    return " ".join(text.split())  # the same whitespace as `\s`, collapsed and stripped
 
 
 def _parse_clock(value: str) -> float | None:
@@ -423,6 +442,8 @@ def _voice_segments(raw: str) -> list[tuple[str | None, str]]:
 
 
 def _parse_vtt(text: str, path: Path) -> _Parsed:
+    import webvtt
+
     try:
         captions = webvtt.from_string(text).captions
     except (webvtt.errors.MalformedFileError, webvtt.errors.MalformedCaptionError) as err:
@@ -445,6 +466,8 @@ def _parse_vtt(text: str, path: Path) -> _Parsed:
 
 
 def _parse_srt(text: str, path: Path) -> _Parsed:
+    import srt
+
     try:
         subtitles = list(srt.parse(text))
     except srt.SRTParseError as err:

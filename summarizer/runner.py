@@ -16,6 +16,7 @@ request sent before the last cut does not cut again) and adds one back after a r
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from summarizer.models import Usage
+from summarizer.parallel import PartCancelled, cancelled, stop_siblings
+from summarizer.turns import yield_turn
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -76,13 +79,17 @@ class AdaptiveLimiter:
             self.limit = self._known_good = self.maximum
             self._cond.notify_all()
 
-    def acquire(self) -> None:
+    def acquire(self, *, blocking: bool = True) -> bool:
+        """Take a slot, waiting for one unless `blocking` is false; whether one was taken."""
         with self._cond:
             while self.in_flight >= self.limit:
+                if not blocking:
+                    return False
                 self._cond.wait()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self._local.epoch = self._epoch
+            return True
 
     def release(self) -> None:
         with self._cond:
@@ -158,7 +165,6 @@ class AdaptiveLimiter:
             }
 
 
-
 class LimitedExtractor:
     """An `Extractor` whose requests each hold one of the limiter's slots."""
 
@@ -171,8 +177,36 @@ class LimitedExtractor:
         return self.inner.model
 
     def extract(self, prompt: Prompt, *, label: str) -> CallResult:
-        with self.limiter.slot():
+        if not self.limiter.acquire(blocking=False):
+            yield_turn()  # the request is ready: another worker may prepare its own while this one waits
+            self.limiter.acquire()
+        try:
+            if cancelled():  # a part of a meeting whose sibling failed while this one waited for the slot
+                raise PartCancelled(label)
+            # The turn, if still held, passes on once the request is built (the client's request hook).
             return self.inner.extract(prompt, label=label)
+        except PartCancelled:
+            raise
+        except BaseException:
+            stop_siblings()  # before the slot goes to a sibling part that would be sent for nothing
+            raise
+        finally:
+            self.limiter.release()
+
+
+@contextmanager
+def start_up_spared() -> Iterator[None]:
+    """Leave the objects alive now out of the cyclic collector while a run goes on, and give them back after.
+
+    After start-up they number in the hundreds of thousands (the SDK's types, pydantic schemas, templates),
+    all long-lived: a full collection mid-run walks every one and stalls every worker for 50-100 ms.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()  # nothing is kept from the collector past the run (in-process callers, tests)
+
 
 # ---------------------------------------------------------------------------- results and report
 

@@ -91,8 +91,20 @@ def check_agreement(vault: Path, report: dict[str, Any]) -> int:
 def test_inbox_counts_the_calls_of_failed_items_in_report_json_and_call_log(
     tmp_path: Path, model_env: FakeOpenAI
 ) -> None:
+    import threading
+
     vault = inbox_vault(tmp_path / "vault", FILES)
-    model_env.default = fo.responder(faulty)
+    lime_sent = threading.Event()
+
+    def lime_before_any_answer(body: dict[str, Any]) -> fo.Behaviour:
+        # No answer before lime's request is in: its 500 then meets a format not yet seen to work on this
+        # server, whichever order the workers send in.
+        if topic_of(body) == "lime":
+            lime_sent.set()
+        lime_sent.wait(10)
+        return faulty(body)
+
+    model_env.default = fo.responder(lime_before_any_answer)
 
     result = cli("inbox", "--vault", vault, "--json")
 

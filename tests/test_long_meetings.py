@@ -126,3 +126,54 @@ def test_a_server_smaller_than_configured_is_a_clear_error(long_vault: Path, mod
     result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
     assert result.exit_code == 1
     assert "larger than the model's context window" in result.stderr and "context_window" in result.stderr
+
+
+def test_every_part_is_in_flight_at_once_up_to_the_concurrency(long_vault: Path, model_env: FakeOpenAI) -> None:
+    import contextlib
+    import threading
+
+    (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nconcurrency = 16\n')
+    model_env.context_limit = LIMIT
+    barriers: dict[int, threading.Barrier] = {}
+    lock = threading.Lock()
+
+    def together(body: dict[str, Any]) -> fo.Behaviour:
+        match = re.search(r"This is part (\d+) of (\d+)", body["messages"][1]["content"])
+        if match:  # each part answers only once every part has arrived (or after 10 s: the test then fails)
+            with lock:
+                barrier = barriers.setdefault(0, threading.Barrier(int(match.group(2)), timeout=10))
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        return answer(body)
+
+    model_env.default = fo.responder(together)
+    result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
+    assert result.exit_code == 0, result.stderr
+    parts = [r for r in model_env.chat_requests() if "This is part" in r["messages"][1]["content"]]
+    assert len(parts) >= 3
+    assert model_env.stats.max_in_flight == len(parts), "all parts in flight together, then the merge"
+
+
+def test_parts_keep_to_the_concurrency_setting(long_vault: Path, model_env: FakeOpenAI) -> None:
+    import threading
+
+    (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nconcurrency = 2\n')
+    model_env.context_limit = LIMIT
+    inside, lock, pair = [0], threading.Lock(), threading.Event()
+
+    def overlapping(body: dict[str, Any]) -> fo.Behaviour:
+        if "This is part" in body["messages"][1]["content"]:
+            with lock:
+                inside[0] += 1
+                if inside[0] >= 2:
+                    pair.set()
+            pair.wait(10)  # the first part waits for a second one to be in flight too
+            with lock:
+                inside[0] -= 1
+        return answer(body)
+
+    model_env.default = fo.responder(overlapping)
+    result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
+    assert result.exit_code == 0, result.stderr
+    assert len(model_env.chat_requests()) >= 4
+    assert model_env.stats.max_in_flight == 2, "one thread per part, but only `concurrency` requests at once"
