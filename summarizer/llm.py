@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from summarizer import servers
 from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
-from summarizer.models import MeetingExtraction, Usage
+from summarizer.models import MeetingExtraction, Usage, unchecked_extraction
 from summarizer.modelseam import (
     ContextOverflowError,
     HttpObserver,
@@ -99,6 +99,7 @@ class _Attempt:
     kind: str | None = None  # refusal | length | content_filter | invalid
     details: str | None = None  # everything that was wrong, for the call log (problem is one short line)
     extraction: MeetingExtraction | None = None
+    shape_only: MeetingExtraction | None = None  # the answer, when only names/accounts/titles were off-shape
 
 
 class FormatRejected(Exception):
@@ -321,6 +322,10 @@ class ModelClient:
             first_problem = attempt.problem
             attempt = self._call(messages, mode, max_tokens, label)
             usage = usage + attempt.usage
+            if attempt.extraction is None and attempt.shape_only is not None:
+                # Twice a name, account or title of the wrong shape: keep the answer; building the note
+                # drops what is still off-shape (rules.py) rather than losing the whole transcript.
+                attempt.extraction = attempt.shape_only
             if attempt.extraction is None:
                 problems = attempt.problem
                 if problems != first_problem:
@@ -424,6 +429,8 @@ class ModelClient:
             except ValidationError as err:
                 attempt.kind, attempt.problem = "invalid", _validation_summary(err)
                 attempt.details = _validation_details(err)
+                if all(e["type"] == "model_text_shape" for e in err.errors()):
+                    attempt.shape_only = unchecked_extraction(text)
         self._log(record, usage=usage, response=content, error=attempt.details or attempt.problem)
         return attempt
 

@@ -161,11 +161,11 @@ def build_note(extraction: MeetingExtraction, transcript: Transcript, ctx: NoteC
     )
     if account and is_owner(account, ctx.owner, ctx.owner_aliases):
         account = None
-    participants = unique(
-        ctx.participants_override
-        if ctx.participants_override is not None
-        else (canonical(p) for p in extraction.participants if not check_name(p))
-    ) or unique(transcript.participants)
+    if ctx.participants_override is not None:
+        named = ctx.participants_override
+    else:
+        named = [canonical(p) for p in extraction.participants]
+    participants = unique(p for p in named if not check_name(p)) or unique(transcript.participants)
     if ctx.related_override is not None:
         related = unique(ctx.related_override)
     else:

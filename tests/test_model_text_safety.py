@@ -148,14 +148,29 @@ def test_wrong_shapes_get_a_repair_request_naming_each_field(tmp_path: Path, mod
     assert "# Q3 budget review" in note
 
 
-def test_wrong_shapes_twice_write_no_note(tmp_path: Path, model_env: FakeOpenAI) -> None:
+def test_wrong_shapes_twice_keep_the_note_without_the_off_shape_field(tmp_path: Path, model_env: FakeOpenAI) -> None:
     weak = copy.deepcopy(GOOD)
     weak["participants"] = ["Alice Moreau", "Bob Chen (Finance)"]
     vault = _vault(tmp_path)
     model_env.enqueue(fo.reply(weak), fo.reply(weak))
+    result, note = _summarise(vault)
+    assert len(model_env.chat_requests()) == 2  # one repair was asked for, naming the field
+    assert "participants: 'Bob Chen (Finance)' is not a name" in model_env.chat_requests()[1]["messages"][-1]["content"]
+    # The second answer is kept: the note is written, the off-shape name dropped, the rest intact.
+    assert result.exit_code == 0
+    assert "Bob Chen (Finance)" not in note
+    assert "Alice Moreau" in note and "Send the revised forecast" in note
+
+
+def test_a_broken_answer_twice_still_writes_no_note(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    weak = copy.deepcopy(GOOD)
+    weak["participants"] = ["Alice Moreau", "Bob Chen (Finance)"]
+    del weak["summary"]  # not a shape problem: the contract itself is broken
+    vault = _vault(tmp_path)
+    model_env.enqueue(fo.reply(weak), fo.reply(weak))
     result = cli("summarise", vault / "Inbox" / DATED, "--vault", vault)
-    assert result.exit_code != 0
-    assert "participants: 'Bob Chen (Finance)' is not a name" in result.stderr
+    assert result.exit_code == 1
+    assert "unusable twice" in result.stderr
     assert not (vault / "Meetings").exists()
 
 
