@@ -272,11 +272,14 @@ class LLMEngine:
 
     def _system(self) -> tuple[str, str]:
         s = self.resolved.settings
+        base: Callable[[bool], str] | None = None
         if wants_compact(self.window, self.prompts.origins.get("system.j2")):  # small window: smaller fixed prompt
-            plain = compact_system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=False)
-            return plain, compact_system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=True)
-        plain = self.prompts.system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=False)
-        with_schema = self.prompts.system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=True)
+
+            def base(schema: bool) -> str:
+                return compact_system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=schema)
+
+        plain = self.prompts.system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=False, base=base)
+        with_schema = self.prompts.system(owner=s.owner, owner_aliases=s.owner_aliases, with_schema=True, base=base)
         return plain, with_schema
 
     def prompt(

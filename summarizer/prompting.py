@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
@@ -72,15 +73,29 @@ class PromptSet:
     def _render(self, name: str, **values: Any) -> str:
         return compile_template(self.texts[name], keep_trailing_newline=False).render(**values).strip() + "\n"
 
-    def system(self, *, owner: str | None, owner_aliases: list[str], with_schema: bool) -> str:
-        schema = json.dumps(extraction_schema(), ensure_ascii=False) if with_schema else ""
-        text = self._render("system.j2", owner=owner, owner_aliases=owner_aliases, schema_json=schema)
+    def system(
+        self,
+        *,
+        owner: str | None,
+        owner_aliases: list[str],
+        with_schema: bool,
+        base: Callable[[bool], str] | None = None,
+    ) -> str:
+        """The system message; `base(with_schema)` renders another base than `system.j2` (the compact one
+        for small windows): a template set's addition is placed the same way whichever base is used."""
+
+        def packaged(schema: bool) -> str:
+            schema_json = json.dumps(extraction_schema(), ensure_ascii=False) if schema else ""
+            return self._render("system.j2", owner=owner, owner_aliases=owner_aliases, schema_json=schema_json)
+
+        render = base or packaged
+        text = render(with_schema)
         if not self.addition:
             return text
         extra = compile_template(self.addition, keep_trailing_newline=False)
         addition = extra.render(owner=owner, owner_aliases=owner_aliases).strip()
         # Before the JSON schema when the schema only ends the message (the packaged template), else last.
-        plain = self._render("system.j2", owner=owner, owner_aliases=owner_aliases, schema_json="").rstrip()
+        plain = render(False).rstrip()
         head, tail = (plain, text[len(plain) :]) if with_schema and text.startswith(plain) else (text.rstrip(), "\n")
         return f"{head}\n\n{addition}{tail}"
 

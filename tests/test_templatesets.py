@@ -317,3 +317,14 @@ def test_a_broken_vault_set_is_a_config_error_naming_its_file(
     assert result.exit_code == 2, result.stderr
     assert message in result.stderr and ".summarizer/templates/" in result.stderr
     assert model_env.chat_requests() == []
+
+
+def test_a_small_window_keeps_the_sets_emphasis_in_its_compact_prompt(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    vault = vault_with(tmp_path, "context_window = 4096\n", {"Inbox/2026-03-02 - Budget review.txt": TRANSCRIPT})
+    model_env.default = fo.reply(GOOD)
+    plain = cli("summarise", vault / "Inbox/2026-03-02 - Budget review.txt", "--vault", vault, "--out", "-")
+    result = cli("summarise", vault / "Inbox/2026-03-02 - Budget review.txt", "--vault", vault, "--template", "standup")
+    assert plain.exit_code == 0 and result.exit_code == 0, result.stderr
+    base, chosen = model_env.chat_requests()
+    assert len(system_text(base)) < 4000, "a 4k window gets the compact system prompt"
+    assert STANDUP not in system_text(base) and STANDUP in system_text(chosen)
