@@ -404,7 +404,13 @@ class ModelClient:
             "endpoint": self.base_url,
         }
         raw = self._send(messages, mode, max_tokens, label, record, probe=probe, retries_spent=retries_spent)
-        body = json.loads(raw.text)
+        try:
+            body = json.loads(raw.text)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self._log(record, error=f"not a JSON object: {raw.text[:300]}")
+            raise ServerUnavailableError(f"the model server answered with no JSON object: {raw.text[:200]!r}", label)
         usage = self._usage(body)
         choice = (body.get("choices") or [{}])[0]
         message = choice.get("message") or {}
@@ -478,11 +484,15 @@ class ModelClient:
                     # 502/503/504 say the server (or a proxy) is down, never that it refused the format.
                     self._log(record, error=f"{status} with a format not yet tried on this server: {text[:300]}")
                     raise _Suspect(mode, f"{status}: {text[:200]}") from err
-                retryable = status in (408, 409, 429) or status >= 500
-                delay = servers.retry_delay(retry, err.response.headers) if retryable and retry < retries else None
+                # 504/408: a gateway gave up waiting, but the server behind it may still be generating.
+                retryable = status in (409, 429) or (status >= 500 and status != 504)
+                overflow = servers.is_context_overflow(text)
+                delay = None
+                if retryable and not overflow and retry < retries:
+                    delay = servers.retry_delay(retry, err.response.headers)
                 if delay is None:
                     self._log(record, error=f"{status}: {text[:300]}")
-                    if status in (400, 422):
+                    if status in (400, 422) or overflow:
                         raise self._request_error(err, text, label, messages) from err
                     raise self._transport_error(err, label, retried=retries_spent + retry) from err
                 error = f"{status}: {text[:200]}"
@@ -491,7 +501,7 @@ class ModelClient:
                 if not connect or retry >= retries:
                     said = "could not connect" if connect else f"no answer within {wait_for:.0f}s; not re-sent"
                     self._log(record, error=said)
-                    raise self._timeout_error(wait_for, label, connect=connect) from err
+                    raise self._timeout_error(wait_for, label, connect=connect, retried=retries_spent + retry) from err
                 delay, error = servers.retry_delay(retry, None) or 0.0, "connect timeout"
             except openai.APIConnectionError as err:
                 if retry >= retries:
@@ -545,11 +555,13 @@ class ModelClient:
         status = getattr(err, "status_code", 400)
         return ModelError(f"the model server refused the request ({status}): {text[:300]}", label)
 
-    def _timeout_error(self, waited: float, label: str, *, connect: bool) -> ModelError:
+    def _timeout_error(self, waited: float, label: str, *, connect: bool, retried: int) -> ServerUnavailableError:
+        """An outage, not the transcript's fault: `watch` backs off and tries it again."""
         if connect:
-            retries = self.resolved.settings.max_retries
-            return ModelError(f"could not reach the model server at {self.base_url} after {retries} retries", label)
-        return ModelError(
+            return ServerUnavailableError(
+                f"could not reach the model server at {self.base_url} after {retried} retries", label
+            )
+        return ServerUnavailableError(
             f"the model server did not answer within {waited:.0f}s; not re-sent, since it may still be "
             "generating (raise `timeout`, or lower max_output_tokens)",
             label,
@@ -576,12 +588,6 @@ class ModelClient:
         if isinstance(err, openai.RateLimitError):
             return RateLimitedError(
                 f"rate limited by the model server (429) after {retries} retries; try again later", label
-            )
-        if isinstance(err, openai.APITimeoutError):
-            return ServerUnavailableError(
-                f"the model server did not answer within {self.resolved.settings.timeout:.0f}s "
-                f"({retries} retries); raise `timeout`",
-                label,
             )
         if isinstance(err, openai.APIConnectionError):
             return ServerUnavailableError(

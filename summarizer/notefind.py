@@ -13,6 +13,7 @@ the text we generated last time. When a note is found at a new path, its record 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +32,22 @@ class FoundNote:
     path: Path
 
 
+def is_regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def walk_notes(root: Path) -> Iterator[Path]:
     """Every `.md` file in the vault, skipping hidden files and folders (.obsidian, .summarizer, .git)."""
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if name.lower().endswith(".md") and not name.startswith("."):
-                yield Path(folder) / name
+            path = Path(folder) / name
+            # Only regular files: reading a FIFO named *.md would block the run forever.
+            if name.lower().endswith(".md") and not name.startswith(".") and is_regular_file(path):
+                yield path
 
 
 def similarity(a: str, b: str) -> float:

@@ -156,7 +156,7 @@ def linkable_filename(name: str) -> str:
     path = PurePosixPath(name)
     stem, suffix = (path.stem, path.suffix) if _UNLINKABLE.search(path.suffix) is None else (name, "")
 
-    stem = stem.replace("[", "(").replace("]", ")").replace("%%", "%")
+    stem = re.sub(r"%{2,}", "%", stem.replace("[", "(").replace("]", ")"))  # `%%` opens an Obsidian comment
     stem = _UNLINKABLE_RUN.sub(" ", stem)
     if stem != stem.strip() and _UNLINKABLE.search(name):
         stem = stem.strip()

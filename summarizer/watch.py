@@ -194,7 +194,12 @@ class Watch:
         where = Path(path)
         if change == Change.deleted or where.name.startswith("."):
             return False
-        return self.archive not in where.parents and where != self.archive and ARCHIVE_DIRNAME not in where.parts
+        if self.archive in where.parents or where == self.archive:
+            return False
+        try:  # `_archive` only counts below the inbox: the vault itself may sit under such a folder
+            return ARCHIVE_DIRNAME not in where.relative_to(self.inbox).parts
+        except ValueError:
+            return False
 
     def _watch_thread(self, gate: _Gate) -> None:
         from watchfiles import watch

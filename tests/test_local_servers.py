@@ -284,7 +284,18 @@ def test_a_bad_answer_is_one_short_line_in_the_inbox_table_with_details_in_the_c
     assert logged and all("participants" in error and "related" in error for error in logged), "details in the log"
 
 
-@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_gateway_timeout_is_not_re_sent_since_the_server_may_still_be_generating(
+    vault: Path, model_env: FakeOpenAI
+) -> None:
+    model_env.enqueue(fo.server_error(504))
+    model_env.default = fo.reply(GOOD)
+    result = summarise(vault)
+    assert result.exit_code == 1
+    assert len(model_env.chat_requests()) == 1
+    assert "504" in result.stderr
+
+
+@pytest.mark.parametrize("status", [502, 503])
 def test_a_server_that_is_down_is_retried_in_the_same_format_never_downgraded(
     vault: Path, model_env: FakeOpenAI, status: int
 ) -> None:

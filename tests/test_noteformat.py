@@ -98,3 +98,10 @@ def test_a_note_without_a_record_is_read_under_the_active_headings(tmp_path: Pat
     assert headings(note) == EXPECTED
     assert note.read_text(encoding="utf-8") == before  # nothing lost from the Overview: nothing to change
     assert json.loads(result.stdout)["items"][0]["detail"].startswith("unchanged")
+
+
+def test_a_linkable_archive_name_holds_no_obsidian_comment_marker() -> None:
+    from summarizer.noteformat import is_linkable, linkable_filename
+
+    name = linkable_filename("2026-03-02 - a%%%%b [draft].txt")
+    assert "%%" not in name and is_linkable(name)
