@@ -83,10 +83,7 @@ def register(app: typer.Typer) -> None:
             check_engine_choice(engine)
             if keep < 1:
                 raise ConfigError(f"--keep-history must be at least 1, got {keep}")
-            try:
-                since_date = parse_date_option(since, "--since")
-            except ConfigError:
-                raise ConfigError(f"--since must be YYYY-MM-DD, got {since!r}") from None
+            since_date = parse_date_option(since, "--since")
             resolved = _resolve(paths, vault)
             root = Vault.open(resolve_vault(vault, resolved))
             # Writes share the inbox's vault lock, so a regenerate never races an inbox run on a note.
@@ -184,7 +181,7 @@ def _run(
         report = runner.run(chosen)
     except BaseException as error:
         if ledger is not None:
-            ledger.finish(None, error=" ".join(str(error).split()) or type(error).__name__)
+            ledger.fail(error)
         raise
     if ledger is not None:
         ledger.finish(report)

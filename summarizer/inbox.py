@@ -500,7 +500,7 @@ def run_inbox(
             return report
         except BaseException as error:
             if ledger is not None:
-                ledger.finish(None, error=" ".join(str(error).split()) or type(error).__name__)
+                ledger.fail(error)
             raise
         finally:
             pipeline.close()

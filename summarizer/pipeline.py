@@ -155,6 +155,7 @@ class Pipeline:
 
             limiter = AdaptiveLimiter(resolved.settings.concurrency)
             observers, wrappers = [*observers, limiter], [limiter.wrap]
+        template_text = load_note_template(vault.root)  # before the store: a bad override leaves nothing open
         store = Store(vault.state_dir / "state.db")
         try:
             if name == "openai":  # no more parallel requests than the server is known to run
@@ -165,7 +166,7 @@ class Pipeline:
             store.close()
             raise
         notices = [NO_MODEL_NOTICE] if fell_back else []
-        return cls(vault, resolved, chosen, prompts, store, load_note_template(vault.root), notices)
+        return cls(vault, resolved, chosen, prompts, store, template_text, notices)
 
     @property
     def note_format(self) -> NoteFormat:

@@ -44,7 +44,7 @@ from summarizer.models import (
     Utterance,
 )
 from summarizer.notefind import record_for_moved, walk_notes
-from summarizer.noteformat import NoteFormat, packaged
+from summarizer.noteformat import NoteFormat
 from summarizer.noteparse import as_date, as_strings, split_note
 from summarizer.pipeline import Pipeline
 from summarizer.reader import check_input_file, repair_mojibake
@@ -149,12 +149,6 @@ def select_notes(
 
 
 # --------------------------------------------------------------------------- the transcript
-
-
-def relink(text: str, source_ref: str, note_format: NoteFormat | None = None) -> str:
-    """Point the frontmatter `source_ref` and the body's Source link at `source_ref` (see
-    `NoteFormat.relink`)."""
-    return (note_format or packaged()).relink(text, source_ref)
 
 
 def _candidates(pipeline: Pipeline) -> list[Path]:
@@ -343,8 +337,8 @@ class Regenerator:
         tasks = [t.model_copy(update={"status": status}) for t in note.action_items]
         return note.model_copy(update={"action_items": tasks})
 
-    def _parse(self, text: str, rel: str) -> MeetingNote:
-        return self.pipeline.note_format.parse(text, task_tags=self.pipeline.resolved.settings.task_tags, where=rel)
+    def _parse(self, fmt: NoteFormat, text: str, rel: str) -> MeetingNote:
+        return fmt.parse(text, task_tags=self.pipeline.resolved.settings.task_tags, where=rel)
 
     def _hash_of(self, transcript: Path) -> str | None:
         try:
@@ -432,6 +426,7 @@ class Regenerator:
         else:
             ref = refs[0] if refs else (record.source_ref if record else None) or ""
         p = for_note(p, record, ref)  # the template set the note was made with
+        fmt = p.note_format  # and so its note template's headings
         if refs and refs[0] != ref:
             outcome.relinked = (refs[0], ref)
         if ref:
@@ -441,7 +436,7 @@ class Regenerator:
         if record and record.rendered:
             base = fmt.relink(record.rendered, ref) if ref else record.rendered
         else:
-            parsed = self._parse(theirs, rel)
+            parsed = self._parse(fmt, theirs, rel)
             base = p.render(self._generated(parsed))
         source_name = _source_name(base)
 
@@ -454,12 +449,12 @@ class Regenerator:
                 ours = p.draft(transcript, result, ref, source=transcript_path, source_name=source_name).text
                 outcome.origin = "stored extraction"
             else:
-                stand_in = self._stand_in(result, self._parse(base, rel), ref)
+                stand_in = self._stand_in(result, self._parse(fmt, base, rel), ref)
                 ours = p.draft(stand_in, result, ref, source=p.vault.root / ref, source_name=source_name).text
                 outcome.origin = "stored extraction; transcript not found"
         elif self.render_only:
             # Nothing the model said is stored: the last generated text (else the note) is the source.
-            ours_note = self._generated(parsed or self._parse(base, rel))
+            ours_note = self._generated(parsed or self._parse(fmt, base, rel))
             ours = p.render(ours_note)
             result = ExtractionResult(
                 extraction=extraction_of(ours_note), engine=PARSED_ENGINE, model="", prompt_version=""

@@ -75,6 +75,10 @@ class RunLedger:
             self._keys.add(key)
         return result
 
+    def fail(self, error: BaseException) -> None:
+        """Record the run as ended by `error` (one line)."""
+        self.finish(None, error=" ".join(str(error).split()) or type(error).__name__)
+
     def finish(self, report: RunReport | None, *, error: str | None = None) -> None:
         """Record the items no worker recorded (skipped at the scan, recovered), the calls logged
         for none of them, and the run's outcome."""

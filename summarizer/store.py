@@ -32,11 +32,6 @@ from summarizer.store_schema import MIGRATIONS, V3_TABLES
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
-JOURNAL_COLUMNS = (
-    *("content_hash", "status", "inbox_path", "note_path", "note_sha", "archive_path"),
-    *("engine", "model", "prompt_version", "calls", "prompt_tokens", "cached_tokens", "completion_tokens"),
-    *("cost", "error", "attempts", "first_seen", "updated", "done_at"),
-)
 _JOURNAL_SETTABLE = frozenset({"status", "note_path", "note_sha", "archive_path", "error", "done_at"})
 _BATCH_SETTABLE = frozenset({"batch_id", "input_file_id", "status", "error"})
 

@@ -164,7 +164,7 @@ class Watch:
         try:
             report = self.run.execute(self.run.prepare(candidates), self.lines, self.stop)
         except BaseException as error:
-            ledger.finish(None, error=" ".join(str(error).split()) or type(error).__name__)
+            ledger.fail(error)
             raise
         ledger.finish(report)
         server_down = False
