@@ -233,15 +233,19 @@ def parse_reference(data: dict[str, Any]) -> Reference:
     )
 
 
-def load_reference(path: Path) -> Reference:
-    """Read and normalise one reference file."""
+def _reference_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SummarizerError(f"cannot read reference: {exc}", path) from exc
     if not isinstance(data, dict):
         raise SummarizerError("reference must be a JSON object", path)
-    return parse_reference(data)
+    return data
+
+
+def load_reference(path: Path) -> Reference:
+    """Read and normalise one reference file."""
+    return parse_reference(_reference_json(path))
 
 
 def _is_transcript(path: Path) -> bool:
@@ -269,8 +273,8 @@ def _date_in_name(name: str) -> dt.date | None:
 
 def _golden_cases(folder: Path) -> list[EvalCase]:
     ref_path = folder / GOLDEN_REFERENCE
-    data = json.loads(ref_path.read_text(encoding="utf-8"))
-    reference = load_reference(ref_path)
+    data = _reference_json(ref_path)  # read once; a broken file is one line naming it
+    reference = parse_reference(data)
     fallback = dt.date.fromisoformat(data["date"]) if isinstance(data.get("date"), str) else None
     transcripts = sorted(p for p in folder.iterdir() if _is_transcript(p))
     return [

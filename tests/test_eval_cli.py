@@ -101,3 +101,14 @@ def test_eval_with_a_vault_remembers_the_response_format(tmp_path: Path, model_e
     second = cli("eval", EVAL_DATA / "golden_standup", "--vault", vault)
     assert second.exit_code == 0, second.stderr
     assert model_env.chat_requests()[-1]["response_format"] == {"type": "json_object"}
+
+
+def test_a_broken_reference_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    case = tmp_path / "cases" / "one"
+    case.mkdir(parents=True)
+    (case / "meeting.txt").write_text("Alice: We ship on Friday.\nBob: I'll send the notes.\n", encoding="utf-8")
+    (case / "reference.json").write_text('{"summary": ', encoding="utf-8")
+    result = cli("eval", tmp_path / "cases", "--engine", "offline")
+    assert result.exit_code == 1
+    assert "reference.json: cannot read reference" in result.stderr
+    assert "Traceback" not in result.stderr
