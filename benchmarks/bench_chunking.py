@@ -10,9 +10,12 @@ Default corpus: ../shared/corpus when present, else tests/data/corpus.
 
 With `--latency`, one meeting's wall time instead: the server answers after that many seconds and
 admits `--slots` requests at once (429 beyond); `summarise` runs in this process (warm: no start-up)
-with `concurrency` = the slots and = the default 4, and the table gives parts, calls, the most
-requests in flight, the wall time, and its ratio to one call and to the two rounds a split meeting
-needs at best (every part at once, then the merge).
+with default settings except as each row says: how the parts are merged (`merge_parts`: `local`, the
+default, joins them here; `model` sends one more request) and where the request limit comes from (the
+`server_slots` setting, the server stating its slots on llama.cpp's `/props`, or nothing: a local
+server that says nothing gets `concurrency`, default 4). The table gives parts, calls, the most
+requests in flight, the wall time, and its ratio to one call (a meeting that fits) and to one round
+per wave of requests the configuration needs at best.
 """
 
 from __future__ import annotations
@@ -77,7 +80,13 @@ def wall_times(args: argparse.Namespace, windows: list[int]) -> None:
     path = next((p for p in corpus_files(args.corpus) if p.stem == args.meeting), None)
     if path is None:
         raise SystemExit(f"no transcript {args.meeting!r} in {args.corpus}")
-    rows: list[tuple[int, int, int, int, int, int, float]] = []
+    configs = [  # (merge_parts, where the request limit comes from)
+        ("local", f"server_slots = {args.slots}"),
+        ("local", "stated (/props)"),
+        ("local", "none: concurrency 4"),
+        ("model", f"server_slots = {args.slots}"),
+    ]
+    rows: list[tuple[int, str, str, int, int, int, int, float, int]] = []
     with fo.FakeOpenAI() as server, tempfile.TemporaryDirectory() as tmp:
         os.environ.update(
             OPENAI_BASE_URL=server.base_url,
@@ -97,43 +106,47 @@ def wall_times(args: argparse.Namespace, windows: list[int]) -> None:
         finally:
             pipeline.close()
         for window in windows:
-            for concurrency in dict.fromkeys([args.slots, 4]):
-                vault = Path(tmp) / f"vault-{window}-{concurrency}"
+            for number, (merge, limit) in enumerate(configs):
+                vault = Path(tmp) / f"vault-{window}-{number}"
                 (vault / ".obsidian").mkdir(parents=True)
+                setting = f"{limit}\n" if limit.startswith("server_slots") else ""
                 (vault / ".summarizer.toml").write_text(
-                    f'context_window = {window}\nconcurrency = {concurrency}\nunsupported_evidence = "keep"\n'
+                    f'context_window = {window}\nmerge_parts = "{merge}"\n{setting}unsupported_evidence = "keep"\n'
                 )
                 server.context_limit = window
+                server.server = "llama-server" if limit.startswith("stated") else "openai"
+                server.slots = args.slots
                 pipeline = Pipeline.open(vault)
                 try:
                     transcript = pipeline.read(path)
                     parts = len(pipeline.plan(transcript).chunks)
-
                     before = len(server.requests)
                     server.stats.max_in_flight = 0
                     rejected = server.stats.limit_rejections
                     started = time.perf_counter()
                     pipeline.summarise(path, transcript=transcript, to_stdout=True)
                     wall = time.perf_counter() - started
+                    slots = pipeline.engine.request_slots
                 finally:
                     pipeline.close()
                 calls = sum(r.path.endswith("/chat/completions") for r in server.requests[before:])
                 rejected = server.stats.limit_rejections - rejected
-                rows.append((window, concurrency, parts, calls, server.stats.max_in_flight, rejected, wall))
+                waves = -(-parts // min(slots, args.slots)) + (merge == "model")
+                rows.append((window, merge, limit, parts, calls, server.stats.max_in_flight, rejected, wall, waves))
     print(
         f"{args.meeting}, server latency {args.latency:g} s, {args.slots} requests at once (429 beyond); "
         "summarise in-process, after an untimed run (no start-up, no tokenizer load)\n"
     )
     header = (
-        f"{'window':>7} {'concurrency':>11} {'parts':>5} {'calls':>5} {'max in flight':>13} {'429s':>4} {'wall s':>7} "
-        f"{'x one call':>10} {'x 2 rounds':>10}"
+        f"{'window':>7} {'merge':>5} {'request limit from':<20} {'parts':>5} {'calls':>5} {'max in flight':>13} "
+        f"{'429s':>4} {'wall s':>7} {'x one call':>10} {'rounds':>6} {'x rounds':>8}"
     )
     print(header)
     print("-" * len(header))
-    for window, concurrency, parts, calls, in_flight, rejected, wall in rows:
+    for window, merge, limit, parts, calls, in_flight, rejected, wall, waves in rows:
         print(
-            f"{window:>7} {concurrency:>11} {parts:>5} {calls:>5} {in_flight:>13} {rejected:>4} {wall:>7.2f} "
-            f"{wall / args.latency:>10.2f} {wall / (2 * args.latency):>10.2f}"
+            f"{window:>7} {merge:>5} {limit:<20} {parts:>5} {calls:>5} {in_flight:>13} {rejected:>4} {wall:>7.2f} "
+            f"{wall / args.latency:>10.2f} {waves:>6} {wall / (waves * args.latency):>8.2f}"
         )
 
 

@@ -249,7 +249,8 @@ def _dry_run(pipeline: Any, path: Path, date: dt.date | None) -> None:
     if pipeline.engine.name != "offline":
         exact = "" if plan.exact else " (estimate: tiktoken encoding unavailable)"
         typer.echo(f"prompt tokens: {plan.prompt_tokens}{exact}; input budget {plan.budget}")
-        typer.echo(f"calls: {plan.calls}" + (f" ({len(plan.chunks)} parts + merge)" if plan.calls > 1 else ""))
+        joined = "merge" if plan.merge_call else "joined here, in one round"
+        typer.echo(f"calls: {plan.calls}" + (f" ({len(plan.chunks)} parts + {joined})" if plan.calls > 1 else ""))
         s = pipeline.resolved.settings
         cost = estimate_cost(pipeline.engine.model, plan.prompt_tokens, s.max_output_tokens // 2, 0, s.prices)
         typer.echo(f"estimated cost: {f'${cost:.4f}' if cost is not None else 'n/a (unknown price)'}")
@@ -288,6 +289,9 @@ def main() -> None:
     import atexit
     import gc
 
+    from summarizer import collector
+
+    collector.hold()  # until the model client is built (`Pipeline.warm_up`), or for good in a command without one
     # At exit the cyclic collector would walk every object of the SDK and pydantic once more (0.1-0.3 s);
     # the process is ending, so leave them to it (refcounting still frees, files are closed by then).
     atexit.register(gc.freeze)

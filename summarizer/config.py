@@ -248,6 +248,8 @@ class Settings(BaseModel):
     )
     chunk_overlap: Annotated[int, NotBool] = setting(3, "a whole number of utterances from 0 to 100", ge=0, le=100)
     concurrency: Annotated[int, NotBool] = setting(4, "a whole number from 1 to 64", ge=1, le=64)
+    server_slots: Annotated[int, NotBool] | None = setting(None, "a whole number from 1 to 256", ge=1, le=256)
+    merge_parts: Literal["local", "model"] = setting("local", "one of local, model")
     task_status: Annotated[str, AfterValidator(_task_status)] = setting("?", "one checkbox character")
     task_tags: Annotated[str, AfterValidator(_task_tags)] = setting(
         "#task #proposed", "'#tags' separated by spaces"

@@ -2,10 +2,12 @@
 
 `LLMEngine` asks the configured model. A meeting that does not fit the
 model's input budget is never cut silently: it is split on utterance
-boundaries with a small overlap, each part is extracted in parallel (map),
-the lists are merged in code with near-duplicates removed, and the model
-writes the whole-meeting summary from the part summaries (reduce), in
-groups and recursively if even those do not fit.
+boundaries with a small overlap, every part is extracted at once (map, up to
+the server's limit), and the parts are merged in code (`summarizer.partmerge`):
+near-duplicate items removed, each part's share of the summary joined in order.
+With `merge_parts = "model"` the model instead writes the title and summary
+from the part summaries (reduce: one more round), in groups and recursively if
+even those do not fit.
 
 `OfflineEngine` needs no model at all (see `summarizer.offline`).
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +28,6 @@ from summarizer.config import ResolvedSettings
 from summarizer.errors import ConfigError, ModelError
 from summarizer.llm import CallLog, ModelClient, Prompt, endpoint_of
 from summarizer.models import (
-    ActionItem,
-    Decision,
-    Entity,
     ExtractionResult,
     MeetingExtraction,
     Transcript,
@@ -38,18 +36,20 @@ from summarizer.models import (
 )
 from summarizer.modelseam import ContextOverflowError, Extractor, HttpObserver, Wrapper
 from summarizer.parallel import run_parts
+from summarizer.partmerge import join_parts, merge_lists, sentences_per_part
 from summarizer.prompting import Chunk, PromptSet
 from summarizer.servers import (  # the table of known windows moved to servers
+    HOSTED_SLOTS,
     ServerLimits,
     context_window,
     fitted_window,
+    is_local_server,
     probe_limits,
     safety_margin,
 )
 from summarizer.tokens import TokenCounter
 
 Progress = Callable[[str], None]
-DUPLICATE_SCORE = 90
 PART_THREADS = 64  # a long meeting's parts start at once up to this; a limiter decides how many are in flight
 
 
@@ -61,6 +61,11 @@ class Engine(Protocol):
 
     @property
     def prompt_version(self) -> str: ...
+
+    @property
+    def request_slots(self) -> int:
+        """Requests in flight at most, all of a run's transcripts and parts together."""
+        ...
 
     def cache_key(self, transcript: Transcript, candidates: Sequence[str]) -> str: ...
 
@@ -89,12 +94,13 @@ class Plan:
     chunks: list[list[Utterance]] = field(default_factory=list)
     exact: bool = True
     uses_model: bool = True
+    merge_call: bool = False  # parts then one more request that merges them (`merge_parts = "model"`)
 
     @property
     def calls(self) -> int:
         if not self.uses_model:
             return 0
-        return 1 if len(self.chunks) <= 1 else len(self.chunks) + 1
+        return 1 if len(self.chunks) <= 1 else len(self.chunks) + self.merge_call
 
 
 def _digest(payload: object) -> str:
@@ -150,14 +156,32 @@ def learned_limits(resolved: ResolvedSettings, log: object) -> ServerLimits | No
 
 
 def with_server_slots(resolved: ResolvedSettings, known: object) -> ResolvedSettings:
-    """Settings whose `concurrency` is at most the slots the server is known to run (more only queue there).
+    """Settings whose `concurrency` is at most the slots the server runs (`server_slots`, else stated):
+    more transcripts at once would only queue there.
 
     `known` is the vault's store (read for this endpoint) or limits already in hand."""
     limits = known if isinstance(known, ServerLimits) else learned_limits(resolved, known)
     settings = resolved.settings
-    if limits is None or not limits.slots or settings.concurrency <= limits.slots:
+    slots = settings.server_slots or (limits.slots if limits is not None else None)
+    if not slots or settings.concurrency <= slots:
         return resolved
-    return dataclasses.replace(resolved, settings=settings.model_copy(update={"concurrency": limits.slots}))
+    return dataclasses.replace(resolved, settings=settings.model_copy(update={"concurrency": slots}))
+
+
+def request_slots(resolved: ResolvedSettings, known: object) -> int:
+    """How many requests may be in flight at once against the configured server, whatever they belong to
+    (one transcript each, or a long meeting's parts): the `server_slots` setting; else the slots the server
+    stated (llama.cpp `total_slots`, stored); else, for a hosted API, `HOSTED_SLOTS`, cut on its 429s; else
+    (a local server that does not say, where more requests only queue) `concurrency`."""
+    settings = resolved.settings
+    if settings.server_slots:
+        return settings.server_slots
+    limits = known if isinstance(known, ServerLimits) else learned_limits(resolved, known)
+    if limits is not None and limits.slots:
+        return limits.slots
+    if settings.engine == "offline" or is_local_server(settings.base_url):
+        return settings.concurrency
+    return HOSTED_SLOTS
 
 
 @dataclass
@@ -202,12 +226,16 @@ class LLMEngine:
         if self.provider is not None and self.resolved.settings.context_window is None:
             self.provider.learned_window = self.learned.limits.context_window
             self.provider.output_tokens = self.output_tokens
-        if self.provider is not None:
-            self.provider.slots = self.learned.slots
+        if self.provider is not None:  # a `server_slots` setting wins over what the server stated
+            self.provider.slots = None if self.resolved.settings.server_slots else self.learned.slots
 
     @property
     def model(self) -> str:
         return self.extractor.model
+
+    @property
+    def request_slots(self) -> int:
+        return request_slots(self.resolved, self.learned.limits)
 
     def with_prompts(self, prompts: PromptSet) -> LLMEngine:
         return dataclasses.replace(
@@ -264,6 +292,7 @@ class LLMEngine:
                 "temperature": s.temperature,
                 "max_output_tokens": s.max_output_tokens,
                 "budget": self.configured_budget,
+                "merge_parts": s.merge_parts,
                 "candidates": list(candidates),
             }
         )
@@ -306,13 +335,13 @@ class LLMEngine:
             return Plan(whole, budget, [transcript.utterances], exact and self.counter.exact)
         chunks = self._split(transcript, candidates, budget)
         sent = sum(
-            self.count(self.prompt(transcript, candidates, _lines(c), Chunk(i + 1, len(chunks))))
+            self.count(self.prompt(transcript, candidates, _lines(c), self._chunk(i + 1, len(chunks))))
             for i, c in enumerate(chunks)
         )
-        return Plan(sent, budget, chunks, self.counter.exact)
+        return Plan(sent, budget, chunks, self.counter.exact, merge_call=not self.joins_parts)
 
     def _split(self, transcript: Transcript, candidates: Sequence[str], budget: int) -> list[list[Utterance]]:
-        overhead = self.count(self.prompt(transcript, candidates, "", Chunk(99, 99)))
+        overhead = self.count(self.prompt(transcript, candidates, "", self._chunk(99, 99)))
         capacity = budget - overhead
         if capacity < 200:
             raise ModelError(
@@ -424,18 +453,21 @@ class LLMEngine:
         def run(index: int) -> tuple[MeetingExtraction, Usage]:
             nonlocal done
             chunk = plan.chunks[index]
-            prompt = self.prompt(transcript, candidates, _lines(chunk), Chunk(index + 1, total))
+            prompt = self.prompt(transcript, candidates, _lines(chunk), self._chunk(index + 1, total))
             result = self.extractor.extract(prompt, label=f"{label} (part {index + 1}/{total})")
             done += 1
             if progress:
                 progress(f"part {done}/{total} extracted")
             return result.extraction, result.usage
 
-        workers = min(total, PART_THREADS) if self.limited else max(1, min(self.resolved.settings.concurrency, total))
+        workers = min(total, PART_THREADS) if self.limited else max(1, min(self.request_slots, total))
         outcomes = run_parts(run, total, workers)  # a part that fails for good stops the others at once
         parts = [extraction for extraction, _ in outcomes]
         usage = sum((u for _, u in outcomes), Usage())
-        merged, reduce_usage = self._reduce(transcript, parts, label, progress)
+        if self.joins_parts:
+            merged, reduce_usage = join_parts(parts), Usage()
+        else:
+            merged, reduce_usage = self._reduce(transcript, parts, label, progress)
         return ExtractionResult(
             extraction=merged,
             engine=self.name,
@@ -443,6 +475,14 @@ class LLMEngine:
             prompt_version=self.prompt_version,
             usage=usage + reduce_usage,
         )
+
+    @property
+    def joins_parts(self) -> bool:
+        """A long meeting's parts are joined here (one round of requests), not merged by one more request."""
+        return self.resolved.settings.merge_parts == "local"
+
+    def _chunk(self, index: int, total: int) -> Chunk:
+        return Chunk(index, total, sentences_per_part(total) if self.joins_parts else None)
 
     def _reduce(
         self, transcript: Transcript, parts: list[MeetingExtraction], label: str, progress: Progress | None
@@ -461,15 +501,7 @@ class LLMEngine:
             heads = merged_heads
             if len(heads) == 1:
                 break
-        head = heads[0]
-        merged = head.model_copy(
-            update={
-                "action_items": merge_action_items([i for p in parts for i in p.action_items]),
-                "decisions": merge_decisions([d for p in parts for d in p.decisions]),
-                "key_information": merge_texts([k for p in parts for k in p.key_information]),
-                "related": merge_entities([e for p in parts for e in p.related]),
-            }
-        )
+        merged = merge_lists(heads[0], parts)
         return merged, usage
 
     def _reduce_prompt(self, transcript: Transcript, group: list[MeetingExtraction]) -> Prompt:
@@ -494,60 +526,6 @@ def _lines(utterances: Sequence[Utterance]) -> str:
     return Transcript(utterances=list(utterances)).as_text()
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-
-
-def _similar(a: str, b: str) -> bool:
-    """Near-identical wording (the overlap between parts), never two items that differ in a number."""
-    from rapidfuzz import fuzz
-
-    if sorted(_NUMBER.findall(a)) != sorted(_NUMBER.findall(b)):
-        return False
-    return fuzz.token_sort_ratio(a.casefold(), b.casefold()) >= DUPLICATE_SCORE
-
-
-def merge_texts(items: Sequence[str]) -> list[str]:
-    kept: list[str] = []
-    for item in items:
-        if item.strip() and not any(_similar(item, k) for k in kept):
-            kept.append(item)
-    return kept
-
-
-def merge_action_items(items: Sequence[ActionItem]) -> list[ActionItem]:
-    """Near-duplicates (the overlap between parts) collapse into the most complete one."""
-    kept: list[ActionItem] = []
-    for item in items:
-        for index, other in enumerate(kept):
-            if _similar(item.text, other.text):
-                kept[index] = other.model_copy(
-                    update={
-                        "owner": other.owner or item.owner,
-                        "due": other.due or item.due,
-                        "priority": other.priority if other.priority != "none" else item.priority,
-                    }
-                )
-                break
-        else:
-            kept.append(item)
-    return kept
-
-
-def merge_decisions(items: Sequence[Decision]) -> list[Decision]:
-    kept: list[Decision] = []
-    for item in items:
-        if not any(_similar(item.text, k.text) for k in kept):
-            kept.append(item)
-    return kept
-
-
-def merge_entities(items: Sequence[Entity]) -> list[Entity]:
-    kept: dict[str, Entity] = {}
-    for item in items:
-        kept.setdefault(item.name.casefold().strip(), item)
-    return list(kept.values())
-
-
 @dataclass
 class OfflineEngine:
     """Extraction without a model: deterministic, no network (see `summarizer.offline`)."""
@@ -559,6 +537,10 @@ class OfflineEngine:
     @property
     def model(self) -> str:
         return "offline"
+
+    @property
+    def request_slots(self) -> int:
+        return self.resolved.settings.concurrency  # it makes no requests
 
     @property
     def prompt_version(self) -> str:

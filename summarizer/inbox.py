@@ -17,10 +17,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from summarizer.archive import Archiver
+from summarizer.collector import start_up_spared
 from summarizer.errors import ConfigError, ModelError, SummarizerError
 from summarizer.inbox_journal import CRASH_ENV, CrashPoints, Recovery, sha
 from summarizer.inbox_scan import Candidate, InboxOptions, Scan, file_hash, scan_inbox
@@ -35,11 +38,10 @@ from summarizer.runner import (
     ProgressFn,
     Runner,
     RunReport,
-    start_up_spared,
 )
 from summarizer.store import JournalRow, now
 from summarizer.templatesets import catalogue_for, for_transcript
-from summarizer.turns import Turns
+from summarizer.turns import Turns, yield_turn
 from summarizer.vaultlock import vault_lock
 
 if TYPE_CHECKING:
@@ -98,6 +100,9 @@ class InboxRun:
         self._primary_done: dict[str, threading.Event] = {}
         self._firsts: set[int] = set()
         self.turns = Turns()
+        # Transcripts at the model at once (`concurrency`); their requests, parts included, are bounded
+        # separately by the run's limiter (the server's slots).
+        self.at_model = threading.BoundedSemaphore(settings.concurrency)
         self.ledger: RunLedger | None = None  # set for a run that may call the model (not a dry run)
 
     def scan(self) -> Scan:
@@ -351,12 +356,24 @@ class InboxRun:
         rounds = 0
         while True:
             try:
-                return pipeline.extract(transcript, label=c.rel, progress=progress)
+                with self._at_model():
+                    return pipeline.extract(transcript, label=c.rel, progress=progress)
             except ModelError as err:
                 if rounds >= RATE_LIMIT_ROUNDS or not is_rate_limited(err):
                     raise
                 rounds += 1
                 progress(f"still rate limited; round {rounds + 1} of {RATE_LIMIT_ROUNDS + 1}")
+
+    @contextmanager
+    def _at_model(self) -> Iterator[None]:
+        """One of the `concurrency` places for a transcript whose extraction is under way."""
+        if not self.at_model.acquire(blocking=False):
+            yield_turn()  # about to wait: let another worker prepare meanwhile
+            self.at_model.acquire()
+        try:
+            yield
+        finally:
+            self.at_model.release()
 
     # ------------------------------------------------------------------ dry run
 
@@ -423,7 +440,7 @@ def open_pipeline(vault: Vault, options: InboxOptions, say: ProgressFn) -> tuple
         catalogue_for(pipeline)
         for line in pipeline.notices:
             say(line)
-        limiter.resize(pipeline.resolved.settings.concurrency)
+        limiter.resize(pipeline.engine.request_slots)
         if not options.dry_run:
             pipeline.warm_up()  # the client builds while we recover, scan and read
     except BaseException:

@@ -200,6 +200,7 @@ class ModelClient:
             http = httpx2.Client(
                 timeout=httpx2.Timeout(settings.timeout, connect=10.0),
                 event_hooks=hooks,
+                verify=servers.tls_verification(self.base_url),
             )
             self._client = openai.OpenAI(
                 api_key=key,

@@ -23,6 +23,7 @@ from summarizer.engines import (
     Plan,
     Progress,
     build_engine,
+    request_slots,
     resolve_engine_choice,
     with_server_slots,
 )
@@ -144,22 +145,22 @@ class Pipeline:
         wrappers: Sequence[Wrapper] = (),
     ) -> Pipeline:
         """`observers` see every HTTP status; `wrappers` go around the model client and must include a
-        limiter of the run's requests (`AdaptiveLimiter.wrap`); without wrappers, one sized by the
-        `concurrency` setting is composed here."""
+        limiter of the run's requests (`AdaptiveLimiter.wrap`), sized by the caller to the engine's
+        `request_slots`; without wrappers, one of that size is composed here."""
         vault = Vault.open(vault_root)
         resolved = load_settings(vault.root, flags)
         name, fell_back = resolve_engine_choice(engine, resolved)
         prompts = PromptSet.load(vault.root)
-        if not wrappers:
-            from summarizer.runner import AdaptiveLimiter
-
-            limiter = AdaptiveLimiter(resolved.settings.concurrency)
-            observers, wrappers = [*observers, limiter], [limiter.wrap]
         template_text = load_note_template(vault.root)  # before the store: a bad override leaves nothing open
         store = Store(vault.state_dir / "state.db")
         try:
-            if name == "openai":  # no more parallel requests than the server is known to run
+            if name == "openai":  # no more transcripts at once than the server is known to run
                 resolved = with_server_slots(resolved, store)
+            if not wrappers:
+                from summarizer.runner import AdaptiveLimiter
+
+                limiter = AdaptiveLimiter(request_slots(resolved, store))
+                observers, wrappers = [*observers, limiter], [limiter.wrap]
             setup = EngineSetup(resolved, prompts, store, observers, wrappers, limited=True)
             chosen = build_engine(name, setup)
         except BaseException:
@@ -193,6 +194,9 @@ class Pipeline:
             import summarizer.grounding
             import summarizer.linking
             import summarizer.notefind  # noqa: F401
+            from summarizer import collector
+
+            collector.release()  # start-up's objects are made
 
         thread = threading.Thread(target=build, name="model-client-warm-up", daemon=True)
         thread.start()

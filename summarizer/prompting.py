@@ -28,6 +28,7 @@ Message = dict[str, str]
 class Chunk:
     index: int
     total: int
+    sentences: int | None = None  # this part's share of a summary joined from the parts; None: a merge call follows
 
 
 @dataclass

@@ -16,7 +16,6 @@ request sent before the last cut does not cut again) and adds one back after a r
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -192,20 +191,6 @@ class LimitedExtractor:
             raise
         finally:
             self.limiter.release()
-
-
-@contextmanager
-def start_up_spared() -> Iterator[None]:
-    """Leave the objects alive now out of the cyclic collector while a run goes on, and give them back after.
-
-    After start-up they number in the hundreds of thousands (the SDK's types, pydantic schemas, templates),
-    all long-lived: a full collection mid-run walks every one and stalls every worker for 50-100 ms.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()  # nothing is kept from the collector past the run (in-process callers, tests)
 
 
 # ---------------------------------------------------------------------------- results and report

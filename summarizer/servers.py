@@ -27,10 +27,14 @@ import email.utils
 import json
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx2
 
 # A generation is given the configured timeout plus this much per requested answer token,
 # so a small CPU-bound server (llama-cpp-python on 2 cores ran at ~30 tokens/s) is not cut off
@@ -194,23 +198,43 @@ def retry_delay(retry: int, headers: Mapping[str, str] | None) -> float | None:
     return min(0.5 * 2.0**retry, 8.0) * (1 - 0.25 * random.random())
 
 
+def tls_verification(base_url: str) -> ssl.SSLContext | bool:
+    """httpx's `verify` for a client of `base_url`. Over plain HTTP no certificate is ever checked, so
+    loading the CA bundle (about 20 ms per client, on the way to the first request) buys nothing: such a
+    client gets a context that trusts no certificate at all (a redirect to HTTPS would fail, never go
+    unchecked). HTTPS gets the default verification."""
+    if not base_url.casefold().startswith("http://"):
+        return True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies hostnames and requires a certificate
+    return context
+
+
 def server_token_count(
-    base_url: str, model: str, text: str, timeout: float = 3.0, headers: Mapping[str, str] | None = None
+    base_url: str,
+    model: str,
+    text: str,
+    timeout: float = 3.0,
+    headers: Mapping[str, str] | None = None,
+    client: httpx2.Client | None = None,
 ) -> tuple[int, str | None] | None:
     """The server's own token count of `text`, from its tokenize route, and the server kind it implies.
 
     llama.cpp `POST /tokenize {"content"}` and vLLM `POST /tokenize {"model", "prompt"}` (both at the root),
-    llama-cpp-python `POST /extras/tokenize {"input"}`. None when the server has no such route.
+    llama-cpp-python `POST /extras/tokenize {"input"}`. None when the server has no such route. `client`:
+    an HTTP client to reuse (the model client's), else one is made for the call.
     """
     import httpx2
 
+    if client is None:
+        with httpx2.Client(verify=tls_verification(base_url)) as own:
+            return server_token_count(base_url, model, text, timeout, headers, own)
     root = base_url.rstrip("/").removesuffix("/v1")
     for url, body, kind in (
         (f"{root}/tokenize", {"content": text, "model": model, "prompt": text}, None),
         (f"{root}/extras/tokenize", {"input": text, "model": model}, "llama-cpp-python"),
     ):
         try:
-            response = httpx2.post(url, json=body, timeout=timeout, headers=dict(headers or {}))
+            response = client.post(url, json=body, timeout=timeout, headers=dict(headers or {}))
             answer = response.json() if response.status_code == 200 else None
         except Exception:  # no such route or not JSON: try the next
             continue
@@ -281,6 +305,27 @@ class ServerLimits:
     probed: bool = False  # its metadata routes were asked once: never again
 
 
+HOSTED_SLOTS = 16  # requests in flight at first against a hosted API; its 429s halve it (runner.AdaptiveLimiter)
+
+
+def is_local_server(base_url: str | None) -> bool:
+    """A model server on this machine or the local network (llama.cpp, Ollama, LM Studio, vLLM, ...):
+    such servers queue what they cannot run yet instead of answering 429."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if not base_url:
+        return False
+    host = (urlsplit(base_url).hostname or "").casefold()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".lan", ".internal", ".home.arpa")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host  # a bare host name (`gpu-box`) is on the local network
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
 def fitted_window(window: int, ratio: float | None, margin: float) -> int:
     """The window in our tokens: a server whose tokenizer counts more than the margin covers gets less."""
     if ratio is not None and ratio > 1 + margin:
@@ -289,19 +334,36 @@ def fitted_window(window: int, ratio: float | None, margin: float) -> int:
 
 
 def probe_limits(
-    base_url: str, model: str, sample: str, our_count: Callable[[], int], headers: Mapping[str, str] | None = None
+    base_url: str,
+    model: str,
+    sample: str,
+    our_count: Callable[[], int],
+    headers: Mapping[str, str] | None = None,
 ) -> ServerLimits:
     """One look at a local server's own routes: llama.cpp `/props` (window, slots), then its tokenize route.
 
-    Routes a server does not have answer 404 and tell nothing; this never raises.
+    Routes a server does not have answer 404 and tell nothing; this never raises. One HTTP client (one
+    connection) asks them all: this runs before a first request.
     """
     import httpx2
 
+    with httpx2.Client(verify=tls_verification(base_url)) as http:
+        return _probe(http, base_url, model, sample, our_count, headers)
+
+
+def _probe(
+    http: httpx2.Client,
+    base_url: str,
+    model: str,
+    sample: str,
+    our_count: Callable[[], int],
+    headers: Mapping[str, str] | None,
+) -> ServerLimits:
     window: int | None = None
     slots: int | None = None
     root = base_url.rstrip("/").removesuffix("/v1")
     try:
-        response = httpx2.get(f"{root}/props", headers=dict(headers or {}), timeout=PROBE_TIMEOUT)
+        response = http.get(f"{root}/props", headers=dict(headers or {}), timeout=PROBE_TIMEOUT)
         props = response.json() if response.status_code == 200 else None
     except Exception:  # no such route, not JSON, no server: nothing learned
         props = None
@@ -312,7 +374,7 @@ def probe_limits(
         total = props.get("total_slots")
         slots = total if isinstance(total, int) and total > 0 else None
     ratio: float | None = None
-    counted = server_token_count(base_url, model, sample, PROBE_TIMEOUT, headers)
+    counted = server_token_count(base_url, model, sample, PROBE_TIMEOUT, headers, http)
     ours = our_count() if counted is not None else 0  # our tokenizer is loaded only when there is a count to compare
     if counted is not None and counted[0] > 0 and ours > 0:
         ratio = round(counted[0] / ours, 3)

@@ -1,4 +1,5 @@
-"""Long meetings: split on utterance boundaries, map in parallel, merge; never a silent truncation.
+"""Long meetings: split on utterance boundaries, every part at once, joined in code (or merged by one
+more request with `merge_parts = "model"`); never a silent truncation.
 
 The loopback server answers 400 `context_length_exceeded` past its limit, as the real API does.
 """
@@ -22,9 +23,9 @@ LIMIT = 8192
 
 def part_answer(index: int) -> dict[str, Any]:
     return {
-        "title": f"Part {index}",
+        "title": "Meeting recorder project status" if index == 1 else f"Recording setup {index}",
         "meeting_date": None,
-        "note_type": "internal",
+        "note_type": "internal" if index != 2 else "project",
         "account": None,
         "account_category": None,
         "participants": ["Grad A", "Professor B"],
@@ -41,7 +42,7 @@ def part_answer(index: int) -> dict[str, Any]:
 
 MERGED = {
     **part_answer(0),
-    "title": "Meeting recorder project status",
+    "title": "Recorder project review",
     "summary": "The group reviewed the meeting recorder project.",
     "action_items": [],
     "decisions": [],
@@ -93,9 +94,36 @@ def test_long_meeting_gives_one_note_and_no_request_exceeds_the_limit(
     assert note.count("Keep the close-talking microphones") == 1
     for index in range(1, len(parts) + 1):
         assert f"Action only in part {index}" in note and f"Fact {index}" in note
-    assert "# Meeting recorder project status" in note
     calls = len(model_env.chat_requests())
+    assert calls == len(parts), "one round: the parts, and no merge request"
+    assert "# Meeting recorder project status" in note, "the opening part's title"
+    assert "type: internal" in note, "the type most parts gave"
+    joined = " ".join(f"Summary of part {index}." for index in range(1, len(parts) + 1))
+    assert f"## Summary\n\n{joined}\n" in note, "the parts' summaries, in order, as one paragraph"
     assert f"{calls} call(s)" in result.stderr, "usage covers every call"
+    first = next(u for r in parts if "This is part 1 of" in (u := r["messages"][1]["content"]))
+    assert "sentence" in first and "the whole meeting's title, as its opening shows it" in first
+    assert "another pass merges" not in first
+
+
+def test_with_merge_parts_model_one_more_request_writes_title_and_summary(
+    long_vault: Path, model_env: FakeOpenAI
+) -> None:
+    (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nmerge_parts = "model"\n')
+    model_env.context_limit = LIMIT
+    model_env.default = fo.responder(answer)
+    plan = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault, "--dry-run")
+    assert re.search(r"calls: \d+ \(\d+ parts \+ merge\)", plan.stdout)
+    result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
+    assert result.exit_code == 0, result.stderr
+    users = [body["messages"][1]["content"] for body in model_env.chat_requests()]
+    parts = [u for u in users if "This is part" in u]
+    merges = [u for u in users if "too long to read at once" in u]
+    assert len(merges) == 1 and len(users) == len(parts) + 1
+    assert all("another pass merges the parts" in u for u in parts)
+    note = Path(result.stdout.strip()).read_text(encoding="utf-8")
+    assert "# Recorder project review" in note and "The group reviewed the meeting recorder project." in note
+    assert note.count("Transcribe the new recordings") == 1 and "Action only in part 2" in note
 
 
 def test_parts_cover_every_utterance_in_order(long_vault: Path, model_env: FakeOpenAI) -> None:
@@ -116,7 +144,7 @@ def test_parts_cover_every_utterance_in_order(long_vault: Path, model_env: FakeO
 def test_dry_run_reports_the_split(long_vault: Path, model_env: FakeOpenAI) -> None:
     result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault, "--dry-run")
     assert result.exit_code == 0, result.stderr
-    assert re.search(r"calls: \d+ \(\d+ parts \+ merge\)", result.stdout)
+    assert re.search(r"calls: \d+ \(\d+ parts \+ joined here, in one round\)", result.stdout)
     assert model_env.chat_requests() == []
 
 
@@ -128,18 +156,17 @@ def test_a_server_smaller_than_configured_is_a_clear_error(long_vault: Path, mod
     assert "larger than the model's context window" in result.stderr and "context_window" in result.stderr
 
 
-def test_every_part_is_in_flight_at_once_up_to_the_concurrency(long_vault: Path, model_env: FakeOpenAI) -> None:
+def _all_parts_together(model_env: FakeOpenAI) -> None:
+    """Each part answers only once every part has arrived (or after 10 s: the test then fails)."""
     import contextlib
     import threading
 
-    (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nconcurrency = 16\n')
-    model_env.context_limit = LIMIT
     barriers: dict[int, threading.Barrier] = {}
     lock = threading.Lock()
 
     def together(body: dict[str, Any]) -> fo.Behaviour:
         match = re.search(r"This is part (\d+) of (\d+)", body["messages"][1]["content"])
-        if match:  # each part answers only once every part has arrived (or after 10 s: the test then fails)
+        if match:
             with lock:
                 barrier = barriers.setdefault(0, threading.Barrier(int(match.group(2)), timeout=10))
             with contextlib.suppress(threading.BrokenBarrierError):
@@ -147,14 +174,37 @@ def test_every_part_is_in_flight_at_once_up_to_the_concurrency(long_vault: Path,
         return answer(body)
 
     model_env.default = fo.responder(together)
+
+
+def test_every_part_is_in_flight_at_once_up_to_the_servers_slots_whatever_the_concurrency(
+    long_vault: Path, model_env: FakeOpenAI
+) -> None:
+    (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nconcurrency = 1\nserver_slots = 16\n')
+    model_env.context_limit = LIMIT
+    _all_parts_together(model_env)
     result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
     assert result.exit_code == 0, result.stderr
     parts = [r for r in model_env.chat_requests() if "This is part" in r["messages"][1]["content"]]
+    assert len(parts) >= 3 and len(model_env.chat_requests()) == len(parts)
+    assert model_env.stats.max_in_flight == len(parts), "all parts in flight together, in one round"
+
+
+def test_in_the_inbox_too_parts_go_at_once_while_concurrency_bounds_the_transcripts(
+    long_vault: Path, model_env: FakeOpenAI
+) -> None:
+    (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nconcurrency = 1\nserver_slots = 16\n')
+    model_env.context_limit = LIMIT
+    _all_parts_together(model_env)
+    result = cli("inbox", "--vault", long_vault, "--settle", "0")
+    assert result.exit_code == 0, result.stderr
+    parts = [r for r in model_env.chat_requests() if "This is part" in r["messages"][1]["content"]]
     assert len(parts) >= 3
-    assert model_env.stats.max_in_flight == len(parts), "all parts in flight together, then the merge"
+    assert model_env.stats.max_in_flight == len(parts)
 
 
-def test_parts_keep_to_the_concurrency_setting(long_vault: Path, model_env: FakeOpenAI) -> None:
+def test_a_local_server_that_states_no_slots_gets_concurrency_requests_at_once(
+    long_vault: Path, model_env: FakeOpenAI
+) -> None:
     import threading
 
     (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nconcurrency = 2\n')
@@ -175,5 +225,5 @@ def test_parts_keep_to_the_concurrency_setting(long_vault: Path, model_env: Fake
     model_env.default = fo.responder(overlapping)
     result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
     assert result.exit_code == 0, result.stderr
-    assert len(model_env.chat_requests()) >= 4
+    assert len(model_env.chat_requests()) >= 3
     assert model_env.stats.max_in_flight == 2, "one thread per part, but only `concurrency` requests at once"

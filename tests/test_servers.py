@@ -99,3 +99,46 @@ def test_retry_delay_follows_the_servers_headers() -> None:
     assert retry_delay(0, {"x-should-retry": "false"}) is None
     backoff = retry_delay(2, {})
     assert backoff is not None and 1.5 <= backoff <= 2.0
+
+
+@pytest.mark.parametrize(
+    ("base_url", "local"),
+    [
+        ("http://127.0.0.1:8080/v1", True),
+        ("http://localhost:11434/v1", True),
+        ("http://[::1]:8000/v1", True),
+        ("http://192.168.1.20:1234/v1", True),
+        ("http://10.0.0.5/v1", True),
+        ("http://gpu-box:8080/v1", True),
+        ("http://studio.local:1234/v1", True),
+        ("https://api.openai.com/v1", False),
+        ("https://my-resource.openai.azure.com/openai/v1/", False),
+        ("https://api.groq.com/openai/v1", False),
+        ("https://8.8.8.8/v1", False),
+        (None, False),
+    ],
+)
+def test_local_servers_are_told_from_hosted_apis(base_url: str | None, local: bool) -> None:
+    from summarizer.servers import is_local_server
+
+    assert is_local_server(base_url) is local
+
+
+@pytest.mark.parametrize(
+    ("values", "learned_slots", "expected"),
+    [
+        pytest.param({"concurrency": 2}, None, 16, id="hosted API: 16, cut on its 429s"),
+        pytest.param({"concurrency": 2, "base_url": "http://127.0.0.1:8080/v1"}, None, 2, id="local, silent"),
+        pytest.param({"concurrency": 2, "base_url": "http://127.0.0.1:8080/v1"}, 6, 6, id="local, stated slots"),
+        pytest.param({"concurrency": 2, "server_slots": 3}, 6, 3, id="the setting wins"),
+    ],
+)
+def test_request_slots_come_from_the_setting_then_the_server_then_the_kind_of_server(
+    values: dict[str, object], learned_slots: int | None, expected: int
+) -> None:
+    from summarizer.config import ResolvedSettings, Settings
+    from summarizer.engines import request_slots
+    from summarizer.servers import ServerLimits
+
+    resolved = ResolvedSettings(Settings.model_validate({"model": "gpt-4o-mini", **values}))
+    assert request_slots(resolved, ServerLimits(slots=learned_slots)) == expected
