@@ -34,7 +34,7 @@ from summarizer.models import (
     Usage,
     Utterance,
 )
-from summarizer.modelseam import ContextOverflowError, Extractor, HttpObserver, Wrapper
+from summarizer.modelseam import ContextOverflowError, Extractor, HttpObserver, SlotsObserver, Wrapper
 from summarizer.parallel import run_parts
 from summarizer.partmerge import join_parts, merge_lists, sentences_per_part
 from summarizer.prompting import Chunk, PromptSet
@@ -201,6 +201,7 @@ class LLMEngine:
     # `client` holds a limiter that bounds the run's requests: then every part of a long meeting starts at
     # once and the limiter decides how many are in flight; else parts keep to `concurrency`.
     limited: bool = False
+    observers: Sequence[HttpObserver] = ()  # those that are `SlotsObserver`s hear a learned request limit
 
     def __post_init__(self) -> None:
         if not self.learned.loaded:
@@ -363,6 +364,10 @@ class LLMEngine:
             self.learned.update(limits)
             self._tell_provider()
             self.resolved = with_server_slots(self.resolved, self.learned.limits)  # parts: no more workers than slots
+        if limits.slots:
+            for observer in self.observers:
+                if isinstance(observer, SlotsObserver):  # the run's limiter: the server's slots, not a guess
+                    observer.request_slots(self.request_slots)
         endpoint = self._endpoint()
         if endpoint is not None and isinstance(self.log, LimitsLog):
             self.log.set_limits(endpoint, limits)
@@ -611,7 +616,15 @@ def _openai_engine(setup: EngineSetup) -> Engine:
     )
     provider.model  # noqa: B018 - fail early with a clear message when no model is set
     client = setup.wrap(provider)
-    return LLMEngine(setup.resolved, setup.prompts, setup.log, provider=provider, client=client, limited=setup.limited)
+    return LLMEngine(
+        setup.resolved,
+        setup.prompts,
+        setup.log,
+        provider=provider,
+        client=client,
+        limited=setup.limited,
+        observers=tuple(setup.observers),
+    )
 
 
 def _offline_engine(setup: EngineSetup) -> Engine:

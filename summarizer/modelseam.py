@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from summarizer.errors import ModelError
 
@@ -30,6 +30,13 @@ class HttpStatus:
 
 class HttpObserver(Protocol):
     def http_status(self, event: HttpStatus) -> None: ...
+
+
+@runtime_checkable
+class SlotsObserver(Protocol):
+    """Told the request limit when the engine learns it mid-run (a local server stating its slots)."""
+
+    def request_slots(self, slots: int) -> None: ...
 
 
 class Extractor(Protocol):

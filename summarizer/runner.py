@@ -78,6 +78,11 @@ class AdaptiveLimiter:
             self.limit = self._known_good = self.maximum
             self._cond.notify_all()
 
+    def request_slots(self, slots: int) -> None:
+        """The `SlotsObserver` side: the server's own limit, learned mid-run, becomes the ceiling."""
+        if slots != self.maximum:
+            self.resize(slots)
+
     def acquire(self, *, blocking: bool = True) -> bool:
         """Take a slot, waiting for one unless `blocking` is false; whether one was taken."""
         with self._cond:

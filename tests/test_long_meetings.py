@@ -189,6 +189,21 @@ def test_every_part_is_in_flight_at_once_up_to_the_servers_slots_whatever_the_co
     assert model_env.stats.max_in_flight == len(parts), "all parts in flight together, in one round"
 
 
+def test_a_local_server_stating_more_slots_than_the_concurrency_gets_every_part_at_once(
+    long_vault: Path, model_env: FakeOpenAI
+) -> None:
+    (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nconcurrency = 2\n')
+    model_env.server = "llama-server"  # states `total_slots` on /props, asked before the first request
+    model_env.slots = 16
+    model_env.context_limit = LIMIT
+    _all_parts_together(model_env)
+    result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
+    assert result.exit_code == 0, result.stderr
+    parts = [r for r in model_env.chat_requests() if "This is part" in r["messages"][1]["content"]]
+    assert len(parts) >= 3
+    assert model_env.stats.max_in_flight == len(parts), "the stated slots, learned mid-run, size the limit"
+
+
 def test_in_the_inbox_too_parts_go_at_once_while_concurrency_bounds_the_transcripts(
     long_vault: Path, model_env: FakeOpenAI
 ) -> None:
