@@ -66,8 +66,6 @@ def inbox(
     from summarizer.cli_common import err, run
 
     def action() -> int:
-        from rich.console import Console
-
         from summarizer.inbox import InboxOptions, run_inbox
         from summarizer.pipeline import resolve_vault
         from summarizer.runner import make_display, render_table
@@ -85,13 +83,14 @@ def inbox(
             model=model,
             engine=engine,
         )
-        progress_console = Console(file=sys.stderr)
-        display = make_display(progress_console, sys.stderr)
+        display = make_display(sys.stderr)
         report = run_inbox(root, options, display=display, notice=err)
         if json_out:
             typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         else:
             title = "Inbox (dry run: nothing sent, nothing moved)" if dry_run else "Inbox"
+            from rich.console import Console
+
             render_table(report, Console(file=sys.stdout, width=max(Console().width, 100)), title=title)
         return report.exit_code
 

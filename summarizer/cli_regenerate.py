@@ -176,7 +176,7 @@ def _run(
         if ledger is not None:
             ledger.item(rel(path), result, note=rel(path))
 
-    runner = Runner(one, rel, workers=workers, display=make_display(console, sys.stderr), account=account)
+    runner = Runner(one, rel, workers=workers, display=make_display(sys.stderr, console), account=account)
     try:
         report = runner.run(chosen)
     except BaseException as error:

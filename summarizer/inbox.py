@@ -40,7 +40,7 @@ from summarizer.runner import (
     RunReport,
 )
 from summarizer.store import JournalRow, now
-from summarizer.templatesets import catalogue_for, for_transcript
+from summarizer.templatesets import Catalogue, catalogue_for, for_transcript
 from summarizer.turns import Turns, yield_turn
 from summarizer.vaultlock import vault_lock
 
@@ -100,6 +100,7 @@ class InboxRun:
         self._primary_done: dict[str, threading.Event] = {}
         self._firsts: set[int] = set()
         self.turns = Turns()
+        self.catalogue: Catalogue | None = None  # the template sets, read once per batch (`prepare`)
         # Transcripts at the model at once (`concurrency`); their requests, parts included, are bounded
         # separately by the run's limiter (the server's slots).
         self.at_model = threading.BoundedSemaphore(settings.concurrency)
@@ -125,6 +126,7 @@ class InboxRun:
     def prepare(self, candidates: list[Candidate]) -> list[Candidate]:
         """`order`ed, with the vault index built before this batch writes any note."""
         ordered = self.order(candidates)
+        self.catalogue = catalogue_for(self.pipeline)  # per batch: `watch` sees sets added meanwhile
         if ordered and self.pipeline.engine.name != "offline":
             # The names the index offers the model are part of the extraction cache key, so every
             # item of the batch (and a re-run after a crash) must see the same index.
@@ -236,7 +238,7 @@ class InboxRun:
         if not self._unchanged(c) or file_hash(c.path) != c.content_hash:
             return ItemResult(c.name, "skipped", "still being written (changed since the scan); next run")
 
-        pipeline = for_transcript(self.pipeline, c.path)
+        pipeline = for_transcript(self.pipeline, c.path, catalogue=self.catalogue)
         transcript = pipeline.read(c.path)
         existing = pipeline.existing_notes(transcript)
         if existing:
@@ -388,7 +390,7 @@ class InboxRun:
         waiting = self.store.open_batch_for(c.content_hash)
         if waiting is not None:
             return ItemResult(c.name, "skipped", f"waiting for batch {waiting}", fields=fields)
-        pipeline = for_transcript(self.pipeline, c.path)
+        pipeline = for_transcript(self.pipeline, c.path, catalogue=self.catalogue)
         transcript = pipeline.read(c.path)
         existing = pipeline.existing_notes(transcript, follow=False)
         if existing:

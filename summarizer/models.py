@@ -28,7 +28,7 @@ from importlib.resources import files
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 Priority = Literal["highest", "high", "medium", "low", "lowest", "none"]
@@ -225,10 +225,18 @@ class Transcript(BaseModel):
     title: str | None = None
     participants: list[str] = Field(default_factory=list)
     source_name: str = ""  # the file's stem: the Source link's display text
+    # (the utterances list it was made from, its text): the prompt, the cache key and the plan all ask
+    _text: tuple[list[Utterance], str] | None = PrivateAttr(default=None)
 
     def as_text(self) -> str:
-        """The form the model reads: one `Speaker: text` line per utterance."""
-        return "\n".join(f"{u.speaker}: {u.text}" if u.speaker else u.text for u in self.utterances)
+        """The form the model reads: one `Speaker: text` line per utterance (made once per utterance list:
+        a transcript's utterances are not changed once it is made)."""
+        cached = self._text
+        if cached is not None and cached[0] is self.utterances:
+            return cached[1]
+        text = "\n".join(f"{u.speaker}: {u.text}" if u.speaker else u.text for u in self.utterances)
+        self._text = (self.utterances, text)
+        return text
 
     def speakers(self) -> list[str]:
         seen: dict[str, None] = {}

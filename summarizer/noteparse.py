@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
-import yaml
-
 from summarizer.errors import NoteParseError
 from summarizer.markdown import link_target, slugify
 from summarizer.models import AccountCategory, DecisionItem, MeetingNote, NoteType, Task
@@ -59,6 +57,8 @@ def split_note(text: str, where: str | None = None) -> SplitNote:
             break
     else:
         raise NoteParseError("frontmatter never closes (no second '---' line)", where)
+    import yaml  # not on the way to a first request
+
     try:
         data = yaml.safe_load(yaml_text) if yaml_text.strip() else {}
     except yaml.YAMLError as err:

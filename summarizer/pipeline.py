@@ -191,9 +191,8 @@ class Pipeline:
 
         def build() -> None:
             provider.prepare()
-            import summarizer.grounding
             import summarizer.linking
-            import summarizer.notefind  # noqa: F401
+            import summarizer.notefind  # noqa: F401 - both on a transcript's way to its request
             from summarizer import collector
 
             collector.release()  # start-up's objects are made

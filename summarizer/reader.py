@@ -24,8 +24,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from summarizer.errors import SummarizerError, TranscriptError
 from summarizer.models import Transcript, Utterance
 
@@ -568,6 +566,8 @@ def _split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
     m = _FRONTMATTER.match(text)
     if m is None:
         return {}, text
+    import yaml  # only for a transcript with frontmatter
+
     try:
         data = yaml.safe_load(m["yaml"])
     except yaml.YAMLError:

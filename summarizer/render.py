@@ -13,8 +13,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from summarizer.markdown import inline, link_target, one_line, slugify, wikilink
 from summarizer.models import MeetingNote, Task
 from summarizer.prompting import compile_template
@@ -76,6 +74,8 @@ def frontmatter(note: MeetingNote) -> dict[str, Any]:
 
 
 def dump_frontmatter(data: dict[str, Any]) -> str:
+    import yaml  # not on the way to a first request
+
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 

@@ -16,6 +16,7 @@ request sent before the last cut does not cut again) and adds one back after a r
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -452,9 +453,25 @@ class SafeDisplay:
         self._call(self.inner.stop)
 
 
-def make_display(console: Console, plain_stream: IO[str]) -> Display:
-    """Live on a terminal, plain lines otherwise."""
-    return LiveDisplay(console) if console.is_terminal else PlainDisplay(plain_stream)
+def make_display(stream: IO[str], console: Console | None = None) -> Display:
+    """Live on a terminal, plain lines otherwise. rich is imported only for a stream that may be a
+    terminal (a tty, or one rich is told to treat as such): a piped or scheduled run does without it."""
+    if console is None:
+        if not _may_be_terminal(stream):
+            return PlainDisplay(stream)
+        from rich.console import Console
+
+        console = Console(file=stream)
+    return LiveDisplay(console) if console.is_terminal else PlainDisplay(stream)
+
+
+def _may_be_terminal(stream: IO[str]) -> bool:
+    if any(os.environ.get(name) for name in ("FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE")):
+        return True  # rich's own overrides
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 # ---------------------------------------------------------------------------- the runner

@@ -231,9 +231,12 @@ def catalogue_for(pipeline: Pipeline) -> Catalogue:
     return Catalogue.load(pipeline.vault.root, pipeline.resolved.settings.templates)
 
 
-def for_transcript(pipeline: Pipeline, path: Path | str | None, forced: str | None = None) -> Pipeline:
-    """The pipeline to summarise the transcript at `path` with: `pipeline` itself when no set applies."""
-    catalogue = catalogue_for(pipeline)
+def for_transcript(
+    pipeline: Pipeline, path: Path | str | None, forced: str | None = None, catalogue: Catalogue | None = None
+) -> Pipeline:
+    """The pipeline to summarise the transcript at `path` with: `pipeline` itself when no set applies.
+    `catalogue`: the sets as a batch loaded them once (else they are read now)."""
+    catalogue = catalogue or catalogue_for(pipeline)
     if forced is None and not catalogue.rules:
         return pipeline
     rel = pipeline.vault.relative(Path(path)) if path is not None else None

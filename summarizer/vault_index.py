@@ -26,8 +26,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-import yaml
-
 NoteKind = Literal["person", "organisation", "project", "meeting", "other"]
 
 CACHE_VERSION = 2  # 2: entries carry the note's organisation
@@ -40,8 +38,6 @@ RACY_NS = 1_000_000_000  # entries this close to the scan are re-read next time
 _CLOSE_RE = re.compile(rb"\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|$)")
 _OPEN_RE = re.compile(rb"\A(?:\xef\xbb\xbf)?---[ \t]*\r?\n")
 
-# The C loader is ~10x faster; fall back to pure Python where libyaml is missing.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Frontmatter keys only meeting notes carry: they are never people or organisations.
 _MEETING_KEYS = frozenset({"source_ref", "participants", "attendees"})
@@ -208,8 +204,11 @@ def read_frontmatter(path: Path) -> dict[str, object] | None:
                     return None
             body = buf[opening.end() : m.start() + 1]
             break
+    import yaml  # only once a note has to be read (the index cache spares it)
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C: ~10x faster, where libyaml is there
     try:
-        data = yaml.load(body.decode("utf-8", errors="replace"), Loader=_LOADER)
+        data = yaml.load(body.decode("utf-8", errors="replace"), Loader=loader)
     except yaml.YAMLError:
         return None
     return data if isinstance(data, dict) else None

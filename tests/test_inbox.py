@@ -611,14 +611,15 @@ def test_runner_collects_errors_per_item_and_drives_a_live_display() -> None:
 
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100)
-    display = make_display(console, io.StringIO())
+    display = make_display(io.StringIO(), console)
     assert isinstance(display, LiveDisplay)
     report = Runner(work, str, workers=3, display=display).run([1, 2, 3])
     assert [r.status for r in report.results] == ["done", "failed", "done"]
     assert report.results[1].error == "boom" and report.exit_code == 1
     assert report.usage.prompt_tokens == 20
     assert "boom" in out.getvalue()
-    assert isinstance(make_display(Console(file=io.StringIO()), io.StringIO()), PlainDisplay)
+    assert isinstance(make_display(io.StringIO(), Console(file=io.StringIO())), PlainDisplay)
+    assert isinstance(make_display(io.StringIO()), PlainDisplay), "not a terminal: plain lines, no rich"
 
 
 def test_a_full_token_window_does_not_cut_concurrency() -> None:
