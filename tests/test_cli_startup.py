@@ -35,3 +35,31 @@ def test_readme_first_command_on_the_bundled_example(tmp_path: Path) -> None:
     assert out.stdout.startswith("---\ntype: ")
     assert "## Action Items" in out.stdout and "@Myself" in out.stdout
     assert "no model configured, using the offline engine" in out.stderr
+
+
+def test_a_transcripts_way_to_its_request_imports_nothing_it_needs_only_later() -> None:
+    """Every module on the way to the first request costs start-up time: these load after the answer."""
+    code = (
+        "import sys\n"
+        "import summarizer.cli, summarizer.cli_inbox, summarizer.inbox, summarizer.pipeline, summarizer.engines\n"
+        "import summarizer.llm, summarizer.reader, summarizer.linking, summarizer.notefind, summarizer.vault_index\n"
+        "import summarizer.vaultlock, summarizer.runner, summarizer.templatesets, summarizer.store\n"
+        "later = ('yaml', 'rich', 'filelock', 'ftfy', 'summarizer.grounding', 'summarizer.merge')\n"
+        "print([m for m in later if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_collector_runs_rarely_while_held_and_as_before_once_released() -> None:
+    code = (
+        "import gc\n"
+        "from summarizer import collector\n"
+        "before = gc.get_threshold()\n"
+        "collector.hold(); held = gc.get_threshold()\n"
+        "collector.release(); after = gc.get_threshold()\n"
+        "collector.release()\n"
+        "print(held[0] == collector.START_UP_THRESHOLD, after == before, gc.get_threshold() == before)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "True"]

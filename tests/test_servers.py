@@ -142,3 +142,15 @@ def test_request_slots_come_from_the_setting_then_the_server_then_the_kind_of_se
 
     resolved = ResolvedSettings(Settings.model_validate({"model": "gpt-4o-mini", **values}))
     assert request_slots(resolved, ServerLimits(slots=learned_slots)) == expected
+
+
+def test_a_plain_http_client_loads_no_certificates_and_https_verifies_as_usual() -> None:
+    import ssl
+
+    from summarizer.servers import tls_verification
+
+    context = tls_verification("http://127.0.0.1:8080/v1")
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname, "never an unchecked TLS connection"
+    assert context.cert_store_stats()["x509_ca"] == 0, "no CA bundle loaded: any TLS connection would fail"
+    assert tls_verification("https://api.openai.com/v1") is True
