@@ -17,8 +17,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +39,7 @@ from summarizer.runner import (
 )
 from summarizer.store import JournalRow, now
 from summarizer.templatesets import Catalogue, catalogue_for, for_transcript
-from summarizer.turns import Turns, yield_turn
+from summarizer.turns import Turns, admitted_by
 from summarizer.vaultlock import vault_lock
 
 if TYPE_CHECKING:
@@ -358,24 +356,13 @@ class InboxRun:
         rounds = 0
         while True:
             try:
-                with self._at_model():
+                with admitted_by(self.at_model):  # its place is taken once its request is ready
                     return pipeline.extract(transcript, label=c.rel, progress=progress)
             except ModelError as err:
                 if rounds >= RATE_LIMIT_ROUNDS or not is_rate_limited(err):
                     raise
                 rounds += 1
                 progress(f"still rate limited; round {rounds + 1} of {RATE_LIMIT_ROUNDS + 1}")
-
-    @contextmanager
-    def _at_model(self) -> Iterator[None]:
-        """One of the `concurrency` places for a transcript whose extraction is under way."""
-        if not self.at_model.acquire(blocking=False):
-            yield_turn()  # about to wait: let another worker prepare meanwhile
-            self.at_model.acquire()
-        try:
-            yield
-        finally:
-            self.at_model.release()
 
     # ------------------------------------------------------------------ dry run
 

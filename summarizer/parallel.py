@@ -20,7 +20,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TypeVar
 
-from summarizer.turns import yield_turn
+from summarizer.turns import admit, yield_turn
 
 T = TypeVar("T")
 
@@ -48,6 +48,7 @@ def run_parts(work: Callable[[int], T], count: int, workers: int) -> list[T]:
     """`[work(0), ..., work(count - 1)]` on up to `workers` threads, in order; the first error is raised."""
     if count <= 0:
         return []
+    admit()  # the job's place among those at the model, before its parts start (they run on other threads)
     yield_turn()  # this thread now only waits for the parts
     outcomes: queue.Queue[tuple[int, BaseException | None, T | None]] = queue.Queue()
     stop = threading.Event()

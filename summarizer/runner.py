@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from summarizer.models import Usage
 from summarizer.parallel import PartCancelled, cancelled, stop_siblings
-from summarizer.turns import yield_turn
+from summarizer.turns import admit, yield_turn
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -182,6 +182,7 @@ class LimitedExtractor:
         return self.inner.model
 
     def extract(self, prompt: Prompt, *, label: str) -> CallResult:
+        admit()  # the job's place among those at the model, once its request is ready
         if not self.limiter.acquire(blocking=False):
             yield_turn()  # the request is ready: another worker may prepare its own while this one waits
             self.limiter.acquire()
