@@ -10,6 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def python(code: str) -> str:
+    """What a fresh interpreter prints running `code`."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
 def test_help_imports_no_heavy_module() -> None:
     code = (
         "import sys, summarizer.cli as c\n"
@@ -17,8 +22,7 @@ def test_help_imports_no_heavy_module() -> None:
         " if m in sys.modules]\n"
         "print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert python(code) == "[]"
 
 
 def test_readme_first_command_on_the_bundled_example(tmp_path: Path) -> None:
@@ -47,8 +51,7 @@ def test_a_transcripts_way_to_its_request_imports_nothing_it_needs_only_later() 
         "later = ('yaml', 'rich', 'filelock', 'ftfy', 'summarizer.grounding', 'summarizer.merge')\n"
         "print([m for m in later if m in sys.modules])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert python(code) == "[]"
 
 
 def test_the_collector_runs_rarely_while_held_and_as_before_once_released() -> None:
@@ -61,5 +64,4 @@ def test_the_collector_runs_rarely_while_held_and_as_before_once_released() -> N
         "collector.release()\n"
         "print(held[0] == collector.START_UP_THRESHOLD, after == before, gc.get_threshold() == before)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "True", "True"]
+    assert python(code).split() == ["True", "True", "True"]

@@ -176,45 +176,30 @@ def _all_parts_together(model_env: FakeOpenAI) -> None:
     model_env.default = fo.responder(together)
 
 
+@pytest.mark.parametrize(
+    ("settings", "server", "command"),
+    [
+        pytest.param("concurrency = 1\nserver_slots = 16\n", "openai", "summarise", id="server_slots setting"),
+        pytest.param("concurrency = 2\n", "llama-server", "summarise", id="slots stated on /props, learned mid-run"),
+        pytest.param("concurrency = 1\nserver_slots = 16\n", "openai", "inbox", id="in the inbox too"),
+    ],
+)
 def test_every_part_is_in_flight_at_once_up_to_the_servers_slots_whatever_the_concurrency(
-    long_vault: Path, model_env: FakeOpenAI
+    long_vault: Path, model_env: FakeOpenAI, settings: str, server: str, command: str
 ) -> None:
-    (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nconcurrency = 1\nserver_slots = 16\n')
+    (long_vault / ".summarizer.toml").write_text(f'unsupported_evidence = "keep"\n{settings}')
+    model_env.server = server
+    model_env.slots = 16
     model_env.context_limit = LIMIT
     _all_parts_together(model_env)
-    result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
+    if command == "summarise":
+        result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
+    else:
+        result = cli("inbox", "--vault", long_vault, "--settle", "0")
     assert result.exit_code == 0, result.stderr
     parts = [r for r in model_env.chat_requests() if "This is part" in r["messages"][1]["content"]]
     assert len(parts) >= 3 and len(model_env.chat_requests()) == len(parts)
     assert model_env.stats.max_in_flight == len(parts), "all parts in flight together, in one round"
-
-
-def test_a_local_server_stating_more_slots_than_the_concurrency_gets_every_part_at_once(
-    long_vault: Path, model_env: FakeOpenAI
-) -> None:
-    (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nconcurrency = 2\n')
-    model_env.server = "llama-server"  # states `total_slots` on /props, asked before the first request
-    model_env.slots = 16
-    model_env.context_limit = LIMIT
-    _all_parts_together(model_env)
-    result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault)
-    assert result.exit_code == 0, result.stderr
-    parts = [r for r in model_env.chat_requests() if "This is part" in r["messages"][1]["content"]]
-    assert len(parts) >= 3
-    assert model_env.stats.max_in_flight == len(parts), "the stated slots, learned mid-run, size the limit"
-
-
-def test_in_the_inbox_too_parts_go_at_once_while_concurrency_bounds_the_transcripts(
-    long_vault: Path, model_env: FakeOpenAI
-) -> None:
-    (long_vault / ".summarizer.toml").write_text('unsupported_evidence = "keep"\nconcurrency = 1\nserver_slots = 16\n')
-    model_env.context_limit = LIMIT
-    _all_parts_together(model_env)
-    result = cli("inbox", "--vault", long_vault, "--settle", "0")
-    assert result.exit_code == 0, result.stderr
-    parts = [r for r in model_env.chat_requests() if "This is part" in r["messages"][1]["content"]]
-    assert len(parts) >= 3
-    assert model_env.stats.max_in_flight == len(parts)
 
 
 def test_a_local_server_that_states_no_slots_gets_concurrency_requests_at_once(
