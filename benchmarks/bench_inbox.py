@@ -48,6 +48,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,33 +231,36 @@ def base_env(home: Path, fake: TimedFake) -> dict[str, str]:
     }
 
 
-def run_inbox(n: int, args: argparse.Namespace, work: Path) -> Run:
-    vault = make_vault(work / "vault", n)
+@contextmanager
+def bench_server(args: argparse.Namespace) -> Iterator[TimedFake]:
+    """The loopback server with the benchmark's latency and slots, answering every transcript."""
     fake = TimedFake()
     with fake:
         fake.default = fo.responder(answer)
         fake.latency = args.latency
         fake.max_concurrency = args.slots
-        env = base_env(work, fake)
+        yield fake
+
+
+def timed(
+    fake: TimedFake, argv: list[str], env: dict[str, str], work: Path, args: argparse.Namespace
+) -> tuple[Run, str]:
+    """One process from a cold start against `fake`: its figures (calls and outcomes left to the caller)."""
+    started, wall, cpu, rss, out = run_process(argv, env, work)
+    first, busy, waits = slot_figures(fake, started, args.slots)
+    return Run(wall, cpu, first, busy, rss, fake.stats.requests, fake.stats.limit_rejections, slot_waits=waits), out
+
+
+def run_inbox(n: int, args: argparse.Namespace, work: Path) -> Run:
+    vault = make_vault(work / "vault", n)
+    with bench_server(args) as fake:
         options = ["--vault", str(vault), "--json", "--concurrency", str(args.concurrency)]
         argv = [*summarizer_command(args.command), "inbox", *options]
-        started, wall, cpu, rss, out = run_process(argv, env, work)
-        first, busy, waits = slot_figures(fake, started, args.slots)
-        report = json.loads(out)
-        calls = [int(item["usage"]["calls"]) for item in report["items"] if item["status"] == "done"]
-        return Run(
-            wall,
-            cpu,
-            first,
-            busy,
-            rss,
-            fake.stats.requests,
-            fake.stats.limit_rejections,
-            calls,
-            waits,
-            report["totals"]["done"],
-            report["totals"]["failed"],
-        )
+        run, out = timed(fake, argv, base_env(work, fake), work, args)
+    report = json.loads(out)
+    run.calls = [int(item["usage"]["calls"]) for item in report["items"] if item["status"] == "done"]
+    run.done, run.failed = report["totals"]["done"], report["totals"]["failed"]
+    return run
 
 
 FLOOR_SCRIPT = """
@@ -270,13 +275,10 @@ client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "
 
 def run_floor(n: int, args: argparse.Namespace, work: Path) -> Run:
     """The least any OpenAI-SDK client does before its first request, as a process from a cold start."""
-    fake = TimedFake()
-    with fake:
-        fake.default = fo.responder(answer)
-        fake.latency = args.latency
-        started, wall, cpu, rss, _ = run_process([sys.executable, "-c", FLOOR_SCRIPT], base_env(work, fake), work)
-        first, busy, waits = slot_figures(fake, started, args.slots)
-        return Run(wall, cpu, first, busy, rss, fake.stats.requests, fake.stats.limit_rejections, [1], waits, 1)
+    with bench_server(args) as fake:
+        run, _ = timed(fake, [sys.executable, "-c", FLOOR_SCRIPT], base_env(work, fake), work, args)
+    run.calls, run.done = [1], 1
+    return run
 
 
 def byte_compile() -> None:
@@ -304,31 +306,16 @@ def run_llm_loop(n: int, args: argparse.Namespace, work: Path) -> Run:
     vault = make_vault(work / "vault", n)
     out = work / "notes"
     out.mkdir()
-    fake = TimedFake()
-    with fake:
-        fake.default = fo.responder(answer)
-        fake.latency = args.latency
-        fake.max_concurrency = args.slots
-        env = llm_config(work, fake)
+    with bench_server(args) as fake:
         loop = (
             f"for f in {shlex.quote(str(vault / 'Inbox'))}/*.txt; do "
             f'llm -m bench -s {shlex.quote(LLM_PROMPT)} < "$f" > {shlex.quote(str(out))}/"$(basename "$f" .txt).md" '
             "|| exit 3; done"
         )
-        started, wall, cpu, rss, _ = run_process(["/bin/sh", "-c", loop], env, work)
-        first, busy, waits = slot_figures(fake, started, args.slots)
-        return Run(
-            wall,
-            cpu,
-            first,
-            busy,
-            rss,
-            fake.stats.requests,
-            fake.stats.limit_rejections,
-            [1] * n,
-            waits,
-            sum(1 for p in out.glob("*.md") if p.stat().st_size > 0),
-        )
+        run, _ = timed(fake, ["/bin/sh", "-c", loop], llm_config(work, fake), work, args)
+    run.calls = [1] * n
+    run.done = sum(1 for p in out.glob("*.md") if p.stat().st_size > 0)
+    return run
 
 
 def percentiles(values: list[float]) -> str:
