@@ -20,7 +20,7 @@ import stat
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -334,6 +334,7 @@ _TEXT_LABEL = re.compile(
 _CUE_LABEL = re.compile(r"^(?P<label>[^:\n]{1,60}?)[ \t]*:(?:\s+(?P<text>.*)|\s*$)", re.S)
 
 
+@lru_cache(maxsize=4096)  # a meeting's few speakers start most of its lines
 def _label_shape_ok(label: str, limit: int) -> bool:
     return (
         len(label) <= limit
@@ -375,7 +376,7 @@ def _split_label(text: str, pattern: re.Pattern[str], limit: int) -> tuple[str |
     m = pattern.match(text)
     if m is None:
         return None, text
-    label = _WS.sub(" ", m["label"]).strip()
+    label = " ".join(m["label"].split())
     if not _label_shape_ok(label, limit):
         return None, text
     return label, m["text"] or ""
@@ -624,7 +625,8 @@ def _parse_text_body(body: str) -> _Parsed:
         if _MARKDOWN_NOISE.match(stripped):
             lines.append("")
             continue
-        lines.append(_BOLD_LABEL.sub(r"\g<label>\g<c1>\g<c2>", stripped))
+        bold = stripped.startswith(("**", "__"))  # the regex only matches there: most lines skip it
+        lines.append(_BOLD_LABEL.sub(r"\g<label>\g<c1>\g<c2>", stripped) if bold else stripped)
     nonempty = [line for line in lines if line]
     total = len(nonempty)
 
@@ -702,12 +704,16 @@ def _parse_content(text: str, path: Path) -> _Parsed:
 def _finish(raw: Iterable[_Raw]) -> list[Utterance]:
     """Clean noise, drop what is left empty, merge consecutive turns of one named speaker."""
     out: list[Utterance] = []
+    speakers: dict[str, str | None] = {}
     for item in raw:
         text = _clean_speech(" ".join(item.parts))
         if not _WORD.search(text):
             continue
-        speaker = _clean_speech(item.speaker) if item.speaker else None
-        speaker = speaker or None
+        speaker = None
+        if item.speaker:
+            if item.speaker not in speakers:  # a meeting's few speakers name most of its turns
+                speakers[item.speaker] = _clean_speech(item.speaker) or None
+            speaker = speakers[item.speaker]
         if out and speaker is not None and out[-1].speaker == speaker:
             out[-1].text += " " + text
         else:
