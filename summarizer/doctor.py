@@ -242,10 +242,10 @@ def _advise(report: Report, resolved: ResolvedSettings) -> None:
         report.notes.append(f"set context_window = {report.context_window} (the server's own limit)")
     if report.context_window is None and settings.context_window is None:
         report.notes.append("the server does not say its context window: set context_window to its real limit")
-    if report.slots is not None and settings.concurrency > report.slots:
+    if report.slots is not None and settings.server_slots and settings.server_slots > report.slots:
         report.notes.append(
-            f"the server runs {report.slots} request(s) at a time: set concurrency = {report.slots} so "
-            "transcripts and the parts of long meetings do not queue on the server and time out"
+            f"the server runs {report.slots} request(s) at a time but server_slots = {settings.server_slots}: "
+            f"set server_slots = {report.slots} (or leave it unset) so requests do not queue there and time out"
         )
     if report.tokens_per_second and report.tokens_per_second < 50:
         answer = servers.generation_timeout(settings.timeout, settings.max_output_tokens)

@@ -52,6 +52,7 @@ def test_llama_cpp_python(vault: Path, model_env: FakeOpenAI) -> None:
 
 
 def test_llama_server_reports_window_slots_and_advice(vault: Path, model_env: FakeOpenAI) -> None:
+    (vault / ".summarizer.toml").write_text("server_slots = 4\n")
     model_env.server = "llama-server"
     model_env.context_limit = 4096
     model_env.slots = 1
@@ -63,7 +64,7 @@ def test_llama_server_reports_window_slots_and_advice(vault: Path, model_env: Fa
     assert "context window: 4096 tokens (from /props n_ctx)" in out
     assert "parallel requests: 1" in out
     assert "mode the tool will use: strict" in out
-    assert "set concurrency = 1" in out
+    assert "but server_slots = 4: set server_slots = 1" in out, "a setting above what the server runs"
     assert "tokenizer: the server counts 1.3" in out
     assert "set context_window = 36" in out, "4096 * 1.15 / 1.3: what fits with the server's own tokenizer"
 
