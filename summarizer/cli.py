@@ -249,8 +249,8 @@ def _dry_run(pipeline: Any, path: Path, date: dt.date | None) -> None:
     if pipeline.engine.name != "offline":
         exact = "" if plan.exact else " (estimate: tiktoken encoding unavailable)"
         typer.echo(f"prompt tokens: {plan.prompt_tokens}{exact}; input budget {plan.budget}")
-        joined = "merge" if plan.merge_call else "joined here, in one round"
-        typer.echo(f"calls: {plan.calls}" + (f" ({len(plan.chunks)} parts + {joined})" if plan.calls > 1 else ""))
+        joined = " + merge" if plan.merge_call else ", joined here"
+        typer.echo(f"calls: {plan.calls}" + (f" ({len(plan.chunks)} parts{joined})" if plan.calls > 1 else ""))
         s = pipeline.resolved.settings
         cost = estimate_cost(pipeline.engine.model, plan.prompt_tokens, s.max_output_tokens // 2, 0, s.prices)
         typer.echo(f"estimated cost: {f'${cost:.4f}' if cost is not None else 'n/a (unknown price)'}")

@@ -43,7 +43,7 @@ from summarizer.servers import (  # the table of known windows moved to servers
     ServerLimits,
     context_window,
     fitted_window,
-    is_local_server,
+    is_openai_api,
     probe_limits,
     safety_margin,
 )
@@ -171,17 +171,17 @@ def with_server_slots(resolved: ResolvedSettings, known: object) -> ResolvedSett
 def request_slots(resolved: ResolvedSettings, known: object) -> int:
     """How many requests may be in flight at once against the configured server, whatever they belong to
     (one transcript each, or a long meeting's parts): the `server_slots` setting; else the slots the server
-    stated (llama.cpp `total_slots`, stored); else, for a hosted API, `HOSTED_SLOTS`, cut on its 429s; else
-    (a local server that does not say, where more requests only queue) `concurrency`."""
+    stated (llama.cpp `total_slots`, stored); else, for OpenAI's API, `HOSTED_SLOTS`, cut on its 429s; else
+    (any other server that does not say, which may queue what it cannot run) `concurrency`."""
     settings = resolved.settings
     if settings.server_slots:
         return settings.server_slots
     limits = known if isinstance(known, ServerLimits) else learned_limits(resolved, known)
     if limits is not None and limits.slots:
         return limits.slots
-    if settings.engine == "offline" or is_local_server(settings.base_url):
-        return settings.concurrency
-    return HOSTED_SLOTS
+    if settings.engine != "offline" and is_openai_api(settings.base_url):
+        return HOSTED_SLOTS
+    return settings.concurrency
 
 
 @dataclass
@@ -276,27 +276,29 @@ class LLMEngine:
 
     def cache_key(self, transcript: Transcript, candidates: Sequence[str]) -> str:
         s = self.resolved.settings
-        return _digest(
-            {
-                "transcript": transcript.content_hash(),
-                "meta": [
-                    str(transcript.date),
-                    transcript.title,
-                    transcript.source_name,
-                    transcript.participants,
-                ],
-                "engine": self.name,
-                "base_url": s.base_url,
-                "model": self.model,
-                "prompts": self.prompt_version,
-                "owner": [s.owner, s.owner_aliases],
-                "temperature": s.temperature,
-                "max_output_tokens": s.max_output_tokens,
-                "budget": self.configured_budget,
-                "merge_parts": s.merge_parts,
-                "candidates": list(candidates),
-            }
-        )
+        key = {
+            "transcript": transcript.content_hash(),
+            "meta": [
+                str(transcript.date),
+                transcript.title,
+                transcript.source_name,
+                transcript.participants,
+            ],
+            "engine": self.name,
+            "base_url": s.base_url,
+            "model": self.model,
+            "prompts": self.prompt_version,
+            "owner": [s.owner, s.owner_aliases],
+            "temperature": s.temperature,
+            "max_output_tokens": s.max_output_tokens,
+            "budget": self.configured_budget,
+            "candidates": list(candidates),
+        }
+        # How parts are merged matters only to a transcript that may be split: one whose UTF-8 bytes
+        # exceed the budget (a token is at least a byte), so a meeting that fits keeps its key.
+        if len(transcript.as_text().encode("utf-8")) > self.configured_budget:
+            key["merge_parts"] = s.merge_parts
+        return _digest(key)
 
     # ------------------------------------------------------------------ prompts and counting
 

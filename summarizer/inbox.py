@@ -124,7 +124,10 @@ class InboxRun:
     def prepare(self, candidates: list[Candidate]) -> list[Candidate]:
         """`order`ed, with the vault index built before this batch writes any note."""
         ordered = self.order(candidates)
-        self.catalogue = catalogue_for(self.pipeline)  # per batch: `watch` sees sets added meanwhile
+        try:  # per batch: `watch` sees sets added meanwhile
+            self.catalogue = catalogue_for(self.pipeline)
+        except SummarizerError:
+            self.catalogue = None  # each transcript reads the sets itself and fails alone, naming the fault
         if ordered and self.pipeline.engine.name != "offline":
             # The names the index offers the model are part of the extraction cache key, so every
             # item of the batch (and a re-run after a crash) must see the same index.
@@ -175,7 +178,8 @@ class InboxRun:
             finally:
                 self._primary_done[c.content_hash].set()
         except SummarizerError as err:
-            failed = self._failed(c, str(err.reason if err.path else err))
+            own = err.path is not None and err.path.name == c.path.name  # the row names the transcript already
+            failed = self._failed(c, str(err.reason if own else err))
             if is_retry_later(err):
                 failed.fields["retry_later"] = True  # the model server's fault: `watch` tries again later
             return failed

@@ -55,7 +55,6 @@ MODE_TYPES: dict[Mode, str | None] = {
     "json": "json_object",
     "prompt": None,
 }
-OPENAI_URL = "https://api.openai.com/v1"
 MAX_REPAIR_TOKENS = 16384
 REPAIR_OVERHEAD = 100  # tokens of the repair request added to a truncated answer's prompt
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
@@ -149,11 +148,11 @@ class ModelClient:
 
     @property
     def base_url(self) -> str:
-        return (self.resolved.settings.base_url or OPENAI_URL).rstrip("/")
+        return (self.resolved.settings.base_url or servers.OPENAI_URL).rstrip("/")
 
     @property
     def is_openai(self) -> bool:
-        return "api.openai.com" in self.base_url or "openai.azure.com" in self.base_url
+        return servers.is_openai_api(self.base_url)
 
     @property
     def endpoint(self) -> str:
@@ -611,7 +610,7 @@ class ModelClient:
 def endpoint_of(resolved: ResolvedSettings) -> str:
     """What learned facts (response mode, window, tokenizer, slots) are kept under: base URL and model."""
     settings = resolved.settings
-    return f"{(settings.base_url or OPENAI_URL).rstrip('/')}|{settings.model}"
+    return f"{(settings.base_url or servers.OPENAI_URL).rstrip('/')}|{settings.model}"
 
 
 def _request_on_its_way(request: Any) -> None:

@@ -28,7 +28,7 @@ from importlib.resources import files
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 Priority = Literal["highest", "high", "medium", "low", "lowest", "none"]
@@ -217,6 +217,9 @@ class Utterance(BaseModel):
     text: str
 
 
+_TEXT_KEY = "_as_text"  # not a field: `Transcript.as_text`'s cache
+
+
 class Transcript(BaseModel):
     """One meeting's words, whatever format they arrived in."""
 
@@ -225,17 +228,19 @@ class Transcript(BaseModel):
     title: str | None = None
     participants: list[str] = Field(default_factory=list)
     source_name: str = ""  # the file's stem: the Source link's display text
-    # (the utterances list it was made from, its text): the prompt, the cache key and the plan all ask
-    _text: tuple[list[Utterance], str] | None = PrivateAttr(default=None)
 
     def as_text(self) -> str:
-        """The form the model reads: one `Speaker: text` line per utterance (made once per utterance list:
-        a transcript's utterances are not changed once it is made)."""
-        cached = self._text
+        """The form the model reads: one `Speaker: text` line per utterance.
+
+        Made once per utterance list (the prompt, the cache key and the plan all ask; a transcript's
+        utterances are not changed once it is made), kept beside the fields, where equality and
+        serialisation do not look, with the list it was made from, so a copy with other utterances
+        makes its own."""
+        cached = self.__dict__.get(_TEXT_KEY)
         if cached is not None and cached[0] is self.utterances:
-            return cached[1]
+            return str(cached[1])
         text = "\n".join(f"{u.speaker}: {u.text}" if u.speaker else u.text for u in self.utterances)
-        self._text = (self.utterances, text)
+        self.__dict__[_TEXT_KEY] = (self.utterances, text)
         return text
 
     def speakers(self) -> list[str]:

@@ -18,7 +18,7 @@ DUPLICATE_SCORE = 90
 SUMMARY_SENTENCES = 6  # a whole meeting's summary, at most; each part gets its share, at least one
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
+_ENDS_SENTENCE = re.compile(r"[.!?…。！？][\"'”’)\]」』]*$")
 
 T = TypeVar("T")
 
@@ -112,12 +112,15 @@ def join_parts(parts: Sequence[MeetingExtraction]) -> MeetingExtraction:
     if not parts:
         raise ValueError("no parts to join")
     titled = [p for p in parts if p.title.strip()] or list(parts)
-    accounts = [(p.account, p.account_category) for p in parts if p.account]
-    account, category = _most_common(accounts) if accounts else (None, None)
+    accounts = [p.account for p in parts if p.account]
+    account = _most_common(accounts) if accounts else None
+    categories = [p.account_category for p in parts if account and p.account == account and p.account_category]
+    category = _most_common(categories) if categories else None
     participants: dict[str, str] = {}
     for part in parts:
         for name in part.participants:
-            participants.setdefault(name.casefold().strip(), name)
+            if name.strip():
+                participants.setdefault(name.casefold().strip(), name)
     head = parts[0].model_copy(
         update={
             "title": titled[0].title,

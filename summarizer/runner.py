@@ -80,7 +80,9 @@ class AdaptiveLimiter:
             self._cond.notify_all()
 
     def request_slots(self, slots: int) -> None:
-        """The `SlotsObserver` side: the server's own limit, learned mid-run, becomes the ceiling."""
+        """The `SlotsObserver` side: the server's own limit, learned mid-run, becomes the ceiling (and, as
+        with `resize`, the limit: a cut after an earlier 429 is forgotten; slots are learned before a
+        first request, when there has been none)."""
         if slots != self.maximum:
             self.resize(slots)
 
@@ -467,8 +469,13 @@ def make_display(stream: IO[str], console: Console | None = None) -> Display:
 
 
 def _may_be_terminal(stream: IO[str]) -> bool:
-    if any(os.environ.get(name) for name in ("FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE")):
-        return True  # rich's own overrides
+    """rich's own rule where it can be told without rich: TTY_COMPATIBLE=0/1, a non-empty FORCE_COLOR,
+    else isatty (rich then has the last word)."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    if os.environ.get("FORCE_COLOR") is not None:
+        return os.environ["FORCE_COLOR"] != ""
     try:
         return stream.isatty()
     except (AttributeError, ValueError, OSError):

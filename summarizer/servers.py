@@ -305,25 +305,15 @@ class ServerLimits:
     probed: bool = False  # its metadata routes were asked once: never again
 
 
-HOSTED_SLOTS = 16  # requests in flight at first against a hosted API; its 429s halve it (runner.AdaptiveLimiter)
+HOSTED_SLOTS = 16  # requests in flight at first against OpenAI's API; its 429s halve it (runner.AdaptiveLimiter)
+OPENAI_URL = "https://api.openai.com/v1"
 
 
-def is_local_server(base_url: str | None) -> bool:
-    """A model server on this machine or the local network (llama.cpp, Ollama, LM Studio, vLLM, ...):
-    such servers queue what they cannot run yet instead of answering 429."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    if not base_url:
-        return False
-    host = (urlsplit(base_url).hostname or "").casefold()
-    if host == "localhost" or host.endswith((".localhost", ".local", ".lan", ".internal", ".home.arpa")):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return "." not in host  # a bare host name (`gpu-box`) is on the local network
-    return address.is_loopback or address.is_private or address.is_link_local
+def is_openai_api(base_url: str | None) -> bool:
+    """OpenAI's own API or Azure OpenAI (no base URL means OpenAI's). Any other server, local or remote
+    (llama.cpp, Ollama, vLLM, a gateway), may queue what it cannot run instead of answering 429."""
+    url = (base_url or OPENAI_URL).casefold()
+    return "api.openai.com" in url or "openai.azure.com" in url
 
 
 def fitted_window(window: int, ratio: float | None, margin: float) -> int:

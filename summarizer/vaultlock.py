@@ -9,6 +9,7 @@ Whoever takes the lock first removes the temp files a killed run left behind (`w
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -82,15 +83,22 @@ class _FileLock:
             import fcntl
         except ImportError:
             return self._acquire_elsewhere(blocking)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as err:
+            raise VaultError(f"cannot open the vault lock: {err.strerror or err}", self.path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
         except OSError as err:
             os.close(fd)
+            if err.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                return False  # held by another process
+            if err.errno in (errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP):
+                return self._acquire_elsewhere(blocking)  # a file system without flock: filelock's fallback
             raise VaultError(f"cannot take the vault lock: {err.strerror or err}", self.path) from None
+        except BaseException:  # interrupted while waiting (Ctrl-C with --wait)
+            os.close(fd)
+            raise
         self._fd = fd
         return True
 

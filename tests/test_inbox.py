@@ -836,3 +836,23 @@ def test_the_note_is_made_from_the_extraction_that_chose_its_path(
     assert result.exit_code == 0, result.stdout + result.stderr
     assert len(model_env.chat_requests()) == 1
     check_vault(vault, files)
+
+
+def test_a_vault_on_a_file_system_without_flock_still_gets_its_lock(
+    tmp_path: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SSHFS and some network mounts refuse flock (ENOSYS): the lock falls back to filelock's, as before."""
+    import errno
+    import fcntl
+
+    def no_flock(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    files = {"2026-03-02 - kiwi.txt": meeting("kiwi")}
+    vault = inbox_vault(tmp_path / "vault", files)
+    answer_by_topic(model_env)
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with pytest.warns(UserWarning, match="flock not supported"):
+        result = cli("inbox", "--vault", vault)
+    assert result.exit_code == 0, result.stderr
+    assert check_vault(vault, files) == dict.fromkeys(files, "archive")

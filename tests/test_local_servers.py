@@ -243,7 +243,7 @@ def test_small_windows_get_a_compact_prompt_and_every_request_fits(
     model_env.token_ratio = 1.1  # the model's own tokenizer counts 10% more than o200k
     plan = cli("summarise", vault / "Inbox" / name, "--vault", vault, "--dry-run")
     assert plan.exit_code == 0, plan.stderr
-    assert re.search(r"calls: \d+ \(\d+ parts \+ joined here, in one round\)", plan.stdout)
+    assert re.search(r"calls: \d+ \(\d+ parts, joined here\)", plan.stdout)
     parts = int(re.search(r"\((\d+) parts", plan.stdout).group(1))  # type: ignore[union-attr]
     model_env.default = fo.responder(
         lambda body: fo.reply({**GOOD, "action_items": [], "decisions": []}, completion_tokens=100)

@@ -144,7 +144,7 @@ def test_parts_cover_every_utterance_in_order(long_vault: Path, model_env: FakeO
 def test_dry_run_reports_the_split(long_vault: Path, model_env: FakeOpenAI) -> None:
     result = cli("summarise", long_vault / "Inbox" / "2000-03-14 - Bmr005.txt", "--vault", long_vault, "--dry-run")
     assert result.exit_code == 0, result.stderr
-    assert re.search(r"calls: \d+ \(\d+ parts \+ joined here, in one round\)", result.stdout)
+    assert re.search(r"calls: \d+ \(\d+ parts, joined here\)", result.stdout)
     assert model_env.chat_requests() == []
 
 

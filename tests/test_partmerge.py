@@ -83,3 +83,24 @@ def test_a_transcripts_text_follows_its_utterances_even_when_copied_with_others(
     other = first.model_copy(update={"utterances": [Utterance(speaker="Bo", text="Bye.")]})
     assert other.as_text() == "Bo: Bye." and first.as_text() == "Ana: Hello."
     assert first.content_hash() != other.content_hash()
+
+
+def test_the_account_is_voted_on_alone_and_keeps_the_category_given_with_it() -> None:
+    acme = {"account": "Acme Corp", "note_type": "customer"}
+    parts = [
+        part(**acme, account_category="customer"),
+        part(**acme),
+        part(**acme, participants=["", "Ana Ruiz"], summary="会議は終わった。"),
+    ]
+    joined = join_parts(parts)
+    assert (joined.account, joined.account_category) == ("Acme Corp", "customer")
+    assert joined.participants == ["Ana Ruiz"], "an empty name is nobody"
+    assert joined.summary.endswith("会議は終わった。"), "a full stop of any script ends the sentence"
+
+
+def test_a_transcripts_cached_text_changes_neither_equality_nor_what_is_stored() -> None:
+    first = Transcript(utterances=[Utterance(speaker="Ana", text="Hello.")])
+    second = Transcript(utterances=[Utterance(speaker="Ana", text="Hello.")])
+    first.as_text()
+    assert first == second and second == first
+    assert first.model_dump() == second.model_dump() and "_as_text" not in first.model_dump_json()

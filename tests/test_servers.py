@@ -102,34 +102,30 @@ def test_retry_delay_follows_the_servers_headers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("base_url", "local"),
+    ("base_url", "openai"),
     [
-        ("http://127.0.0.1:8080/v1", True),
-        ("http://localhost:11434/v1", True),
-        ("http://[::1]:8000/v1", True),
-        ("http://192.168.1.20:1234/v1", True),
-        ("http://10.0.0.5/v1", True),
-        ("http://gpu-box:8080/v1", True),
-        ("http://studio.local:1234/v1", True),
-        ("https://api.openai.com/v1", False),
-        ("https://my-resource.openai.azure.com/openai/v1/", False),
+        (None, True),
+        ("https://api.openai.com/v1", True),
+        ("https://my-resource.openai.azure.com/openai/v1/", True),
+        ("http://127.0.0.1:8080/v1", False),
+        ("http://100.101.102.103:11434/v1", False),  # Ollama over Tailscale: may queue, never 429
+        ("https://llm.example.com/v1", False),
         ("https://api.groq.com/openai/v1", False),
-        ("https://8.8.8.8/v1", False),
-        (None, False),
     ],
 )
-def test_local_servers_are_told_from_hosted_apis(base_url: str | None, local: bool) -> None:
-    from summarizer.servers import is_local_server
+def test_only_openais_own_api_is_taken_to_answer_429_when_full(base_url: str | None, openai: bool) -> None:
+    from summarizer.servers import is_openai_api
 
-    assert is_local_server(base_url) is local
+    assert is_openai_api(base_url) is openai
 
 
 @pytest.mark.parametrize(
     ("values", "learned_slots", "expected"),
     [
-        pytest.param({"concurrency": 2}, None, 16, id="hosted API: 16, cut on its 429s"),
-        pytest.param({"concurrency": 2, "base_url": "http://127.0.0.1:8080/v1"}, None, 2, id="local, silent"),
-        pytest.param({"concurrency": 2, "base_url": "http://127.0.0.1:8080/v1"}, 6, 6, id="local, stated slots"),
+        pytest.param({"concurrency": 2}, None, 16, id="OpenAI: 16, cut on its 429s"),
+        pytest.param({"concurrency": 2, "base_url": "http://127.0.0.1:8080/v1"}, None, 2, id="other, silent"),
+        pytest.param({"concurrency": 2, "base_url": "https://llm.example.com/v1"}, None, 2, id="remote, silent"),
+        pytest.param({"concurrency": 2, "base_url": "http://127.0.0.1:8080/v1"}, 6, 6, id="stated slots"),
         pytest.param({"concurrency": 2, "server_slots": 3}, 6, 3, id="the setting wins"),
     ],
 )

@@ -328,3 +328,26 @@ def test_a_small_window_keeps_the_sets_emphasis_in_its_compact_prompt(tmp_path: 
     base, chosen = model_env.chat_requests()
     assert len(system_text(base)) < 4000, "a 4k window gets the compact system prompt"
     assert STANDUP not in system_text(base) and STANDUP in system_text(chosen)
+
+
+def test_a_set_broken_while_a_run_is_open_fails_its_transcripts_not_the_run(
+    tmp_path: Path, model_env: FakeOpenAI
+) -> None:
+    """`watch` keeps one run open for hours: a set file saved half-written must not stop it."""
+    from summarizer.inbox import InboxOptions, InboxRun, open_pipeline
+    from summarizer.vault import Vault
+
+    vault = vault_with(tmp_path, "", {"Inbox/2026-03-02 - Budget review.txt": TRANSCRIPT})
+    model_env.default = fo.reply(GOOD)
+    options = InboxOptions(settle=0)
+    pipeline, _ = open_pipeline(Vault.open(vault), options, lambda _line: None)
+    try:
+        (vault / ".summarizer/templates/retro").mkdir(parents=True)
+        (vault / ".summarizer/templates/retro/set.toml").write_text('instructions = "Ask {{ owner"\n')
+        run = InboxRun(pipeline, options)
+        report = run.execute(run.prepare(run.scan().candidates), None)
+    finally:
+        pipeline.close()
+    [item] = report.results
+    assert item.status == "failed" and ".summarizer/templates/retro/set.toml" in str(item.error)
+    assert model_env.chat_requests() == []
