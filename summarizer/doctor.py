@@ -87,11 +87,9 @@ def server_facts(report: Report, http: Any, model: str, sample: str, our_count: 
     props = _get_json(http, "GET", f"{root}/props")
     if isinstance(props, dict) and isinstance(props.get("default_generation_settings"), dict):
         report.server = "llama.cpp server"
-        n_ctx = props["default_generation_settings"].get("n_ctx")
-        if isinstance(n_ctx, int) and n_ctx > 0:
-            report.context_window, report.context_source = n_ctx, "/props n_ctx"
-        slots = props.get("total_slots")
-        report.slots = slots if isinstance(slots, int) else None
+        window, report.slots = servers.llama_props(props)
+        if window is not None:
+            report.context_window, report.context_source = window, "/props n_ctx"
     models = _get_json(http, "GET", f"{report.base_url}/models")
     for entry in models.get("data", []) if isinstance(models, dict) else []:
         if isinstance(entry, dict) and isinstance(entry.get("max_model_len"), int):
@@ -122,7 +120,7 @@ def server_facts(report: Report, http: Any, model: str, sample: str, our_count: 
                 report.notes.append(
                     "Ollama runs a 4k-32k window unless num_ctx or OLLAMA_CONTEXT_LENGTH says otherwise"
                 )
-    counted = servers.server_token_count(report.base_url, model, sample, METADATA_TIMEOUT)
+    counted = servers.server_token_count(report.base_url, model, sample, METADATA_TIMEOUT, client=http)
     if counted is not None:
         if counted[1] and report.server is None:
             report.server = counted[1]
@@ -186,7 +184,8 @@ def diagnose(resolved: ResolvedSettings, prompts: PromptSet, store: object = Non
     configured = resolved.settings.context_window
     report = Report(base_url=_provider(engine).base_url, model=engine.model, configured_window=configured)
     headers = {"authorization": f"Bearer {resolved.api_key}"} if resolved.api_key else {}
-    with httpx2.Client(timeout=METADATA_TIMEOUT, headers=headers) as http:
+    verify = servers.tls_verification(report.base_url)
+    with httpx2.Client(timeout=METADATA_TIMEOUT, headers=headers, verify=verify) as http:
         server_facts(report, http, engine.model, SAMPLE, engine.counter.count(SAMPLE))
     if report.context_window and not resolved.settings.context_window:
         # Check the modes as the tool will run once context_window is set as advised.

@@ -323,6 +323,18 @@ def fitted_window(window: int, ratio: float | None, margin: float) -> int:
     return window
 
 
+def llama_props(props: object) -> tuple[int | None, int | None]:
+    """llama.cpp's `GET /props`: its window (`default_generation_settings.n_ctx`) and `total_slots`, where
+    it states them (None for anything else, another server's answer included)."""
+    if not isinstance(props, dict):
+        return None, None
+    settings = props.get("default_generation_settings")
+    n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+    total = props.get("total_slots")
+    window = n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
+    return window, (total if isinstance(total, int) and total > 0 else None)
+
+
 def probe_limits(
     base_url: str,
     model: str,
@@ -349,20 +361,13 @@ def _probe(
     our_count: Callable[[], int],
     headers: Mapping[str, str] | None,
 ) -> ServerLimits:
-    window: int | None = None
-    slots: int | None = None
     root = base_url.rstrip("/").removesuffix("/v1")
     try:
         response = http.get(f"{root}/props", headers=dict(headers or {}), timeout=PROBE_TIMEOUT)
         props = response.json() if response.status_code == 200 else None
     except Exception:  # no such route, not JSON, no server: nothing learned
         props = None
-    if isinstance(props, dict):
-        settings = props.get("default_generation_settings")
-        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-        window = n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
-        total = props.get("total_slots")
-        slots = total if isinstance(total, int) and total > 0 else None
+    window, slots = llama_props(props)
     ratio: float | None = None
     counted = server_token_count(base_url, model, sample, PROBE_TIMEOUT, headers, http)
     ours = our_count() if counted is not None else 0  # our tokenizer is loaded only when there is a count to compare
