@@ -29,9 +29,10 @@ from pydantic import ValidationError
 from summarizer.errors import ConfigError, SummarizerError
 from summarizer.models import ExtractionResult, MeetingExtraction, Usage
 from summarizer.runner import ItemResult, RunReport
-from summarizer.store import BatchItem, BatchRow
+from summarizer.store import BatchItem, BatchRow, Store
 
 if TYPE_CHECKING:
+    from summarizer.engines import LLMEngine
     from summarizer.inbox_journal import CrashPoints
     from summarizer.inbox_scan import Candidate
     from summarizer.llm import ModelClient
@@ -78,18 +79,31 @@ def request_body(provider: ModelClient, output_tokens: int, prompt: Any) -> dict
 # ---------------------------------------------------------------------------- submit
 
 
+@dataclasses.dataclass
+class _Line:
+    """One transcript's request in a batch file, with the engine (template set) that made it."""
+
+    candidate: Candidate
+    custom_id: str
+    cache_key: str
+    transcript_hash: str
+    body: dict[str, Any]
+    engine: LLMEngine
+
+
 def submit(pipeline: Pipeline, crash: CrashPoints, ordered: list[Candidate]) -> RunReport:
-    """Queue every transcript that fits one request in one batch; the rest wait for a normal run."""
+    """Queue every transcript that fits one request in a batch (one per template set: a batch records
+    one prompt version); the rest wait for a normal run."""
     from summarizer.engines import LLMEngine
+    from summarizer.templatesets import catalogue_for, for_transcript
 
     pipeline.warmed()  # the SDK may be mid-import on the warm-up thread: never import it alongside
 
     store = pipeline.store
     provider = _provider(pipeline)
-    engine = pipeline.engine
-    assert isinstance(engine, LLMEngine)
+    catalogue = catalogue_for(pipeline)
     results: list[ItemResult] = []
-    lines: list[tuple[Candidate, str, str, str, dict[str, Any]]] = []
+    lines: list[_Line] = []
     seen: set[str] = set()
     for c in ordered:
         row = store.journal_row(c.content_hash)
@@ -102,16 +116,21 @@ def submit(pipeline: Pipeline, crash: CrashPoints, ordered: list[Candidate]) -> 
             results.append(ItemResult(c.name, "skipped", f"already in batch {waiting}"))
             continue
         try:
-            transcript = pipeline.read(c.path)
-            if pipeline.existing_notes(transcript, follow=False):
+            # The template set a normal run would use: its instructions go in the request, and the
+            # result is cached under its key, where that run looks for it.
+            chosen = for_transcript(pipeline, c.path, catalogue=catalogue)
+            engine = chosen.engine
+            assert isinstance(engine, LLMEngine)
+            transcript = chosen.read(c.path)
+            if chosen.existing_notes(transcript, follow=False):
                 results.append(ItemResult(c.name, "skipped", "already summarised: a normal run archives it, no call"))
                 continue
-            candidates = pipeline.candidates(transcript)
+            candidates = chosen.candidates(transcript)
             key = engine.cache_key(transcript, candidates)
             if store.collected_result(c.content_hash) is not None or store.cached_extraction(key) is not None:
                 results.append(ItemResult(c.name, "skipped", "already extracted: a normal run writes it, no call"))
                 continue
-            plan = pipeline.plan(transcript)
+            plan = chosen.plan(transcript)
         except SummarizerError as err:
             store.journal_fail(c.content_hash, c.rel, err.reason)
             results.append(ItemResult(c.name, "failed", error=err.reason, fields={"path": c.rel}))
@@ -120,19 +139,32 @@ def submit(pipeline: Pipeline, crash: CrashPoints, ordered: list[Candidate]) -> 
             results.append(ItemResult(c.name, "skipped", f"needs {len(plan.chunks)} parts: left for a normal run"))
             continue
         body = request_body(provider, engine.output_tokens, engine.prompt(transcript, candidates))
-        lines.append((c, c.content_hash[:CUSTOM_ID_LENGTH], key, transcript.content_hash(), body))
+        custom_id = c.content_hash[:CUSTOM_ID_LENGTH]
+        lines.append(_Line(c, custom_id, key, transcript.content_hash(), body, engine))
     report = RunReport(results)
-    if not lines:
-        report.extra["batch"] = None
-        return report
+    by_version: dict[str, list[_Line]] = {}
+    for line in lines:
+        by_version.setdefault(line.engine.prompt_version, []).append(line)
+    submitted = [_submit_batch(store, provider, crash, group, report) for group in by_version.values()]
+    batches = [batch for batch in submitted if batch is not None]
+    report.extra["batch"] = (batches[0] if len(batches) == 1 else batches) or None
+    return report
 
+
+def _submit_batch(
+    store: Store, provider: ModelClient, crash: CrashPoints, lines: list[_Line], report: RunReport
+) -> dict[str, Any] | None:
+    """One batch of requests made with one engine: recorded, uploaded, created; its items reported."""
+    engine = lines[0].engine
     token = uuid.uuid4().hex
-    items = [BatchItem(custom_id, c.content_hash, key, digest, c.rel) for c, custom_id, key, digest, _ in lines]
+    items = [
+        BatchItem(x.custom_id, x.candidate.content_hash, x.cache_key, x.transcript_hash, x.candidate.rel) for x in lines
+    ]
     store.batch_record(token, engine.name, engine.model, engine.prompt_version, items)
     crash.hit("batch-after-record")
     jsonl = "".join(
-        json.dumps({"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}) + "\n"
-        for _, custom_id, _, _, body in lines
+        json.dumps({"custom_id": x.custom_id, "method": "POST", "url": ENDPOINT, "body": x.body}) + "\n"
+        for x in lines
     ).encode("utf-8")
     try:
         client = provider.client()
@@ -151,15 +183,14 @@ def submit(pipeline: Pipeline, crash: CrashPoints, ordered: list[Candidate]) -> 
         message = f"could not submit the batch: {' '.join(str(err).split())[:300]}"
         store.batch_set(token, status="failed", error=message)
         store.batch_items_fail(token, message)
-        for c, *_ in lines:
-            report.results.append(ItemResult(c.name, "failed", error=message, fields={"path": c.rel}))
-        return report
-    for c, *_ in lines:
-        report.results.append(
-            ItemResult(c.name, "skipped", f"submitted in batch {batch.id}", fields={"path": c.rel, "batch": batch.id})
-        )
-    report.extra["batch"] = {"id": batch.id, "requests": len(lines), "token": token}
-    return report
+        for x in lines:
+            fields = {"path": x.candidate.rel}
+            report.results.append(ItemResult(x.candidate.name, "failed", error=message, fields=fields))
+        return None
+    for x in lines:
+        fields = {"path": x.candidate.rel, "batch": batch.id}
+        report.results.append(ItemResult(x.candidate.name, "skipped", f"submitted in batch {batch.id}", fields=fields))
+    return {"id": batch.id, "requests": len(lines), "token": token}
 
 
 # ---------------------------------------------------------------------------- collect

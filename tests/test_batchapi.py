@@ -250,3 +250,28 @@ def test_collected_results_are_used_even_when_the_vault_changed_while_the_batch_
     assert model_env.chat_requests() == []
     assert json.loads(result.stdout)["totals"]["done"] == 3
     assert check_vault(vault, FILES) == dict.fromkeys(FILES, "archive")
+
+
+def test_a_template_set_goes_into_its_own_batch_and_its_notes_use_it(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    """A batch records one prompt version: transcripts a set applies to are batched apart, with the set's
+    instructions, and collecting writes their notes as a normal run with the set would."""
+    config = '[templates]\nrules = [{ match = "name:*kiwi*", set = "standup" }]\n'
+    vault = inbox_vault(tmp_path / "vault", FILES, config)
+    model_env.default = fo.responder(priced)
+
+    submitted = cli("inbox", "--vault", vault, "--batch", "--json")
+
+    assert submitted.exit_code == 0, submitted.stdout + submitted.stderr
+    batches = json.loads(submitted.stdout)["batch"]
+    assert sorted(b["requests"] for b in batches) == [1, 2], "one batch per prompt version"
+    lines = batch_lines(model_env)
+    standup = [line for line in lines if "kiwi" in topic_of(line["body"])]
+    others = [line for line in lines if "kiwi" not in topic_of(line["body"])]
+    assert all("stand-up" in line["body"]["messages"][0]["content"].lower() for line in standup)
+    assert not any("stand-up" in line["body"]["messages"][0]["content"].lower() for line in others)
+    assert len(model_env.complete_batches()) == 2
+    collected = cli("inbox", "--vault", vault, "--collect", "--json")
+    assert collected.exit_code == 0, collected.stdout + collected.stderr
+    assert json.loads(collected.stdout)["totals"]["done"] == 3
+    assert model_env.chat_requests() == [], "every note from the batches"
+    assert check_vault(vault, FILES) == dict.fromkeys(FILES, "archive")
