@@ -600,7 +600,8 @@ class Store:
         where, params = query.where(
             since="r.started",
             note="EXISTS (SELECT 1 FROM run_items ri WHERE ri.run_id = r.id AND ri.note LIKE ? ESCAPE '\\')",
-            failed="(r.failed > 0 OR r.status NOT IN ('done', 'running'))",
+            # A run that never finished was killed (or is running now): it failed to say how it ended.
+            failed="(r.failed > 0 OR r.status NOT IN ('done', 'running') OR r.finished IS NULL)",
         )
         rows = self._rows(
             f"""SELECT r.id, r.command, r.started, r.finished, r.engine, r.model, r.prompt_version, r.status,

@@ -156,3 +156,15 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ..
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and message in line
+
+
+def test_a_killed_run_counts_as_failed_and_shows_unfinished(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    from tests.test_inbox import spawn_inbox
+
+    vault = inbox_vault(tmp_path / "vault", {"2026-03-02 - kiwi.txt": meeting("kiwi")})
+    model_env.default = fo.responder(good)
+    killed = spawn_inbox(vault, crash_at="after-plan:1")  # exits at once, like kill -9, after its call
+    _, err = killed.communicate(timeout=60)
+    assert killed.returncode == 137, err
+    [run] = log_json(vault, "--runs", "--failed")["runs"]
+    assert run["command"] == "inbox" and run["status"] == "unfinished" and run["calls"] == 1
