@@ -46,6 +46,11 @@ class Archiver:
             self._claims.add(candidate)
             return candidate
 
+    def forget_claims(self) -> None:
+        """Between batches: a claim only keeps two items of one batch off the same name."""
+        with self._claim_lock:
+            self._claims.clear()
+
     def at(self, rel: str | None) -> Path:
         """A journal path in the vault: its folders go through `vault.inside` (which refuses an
         escape), its last part is not resolved, so a symlink there is seen, never followed."""

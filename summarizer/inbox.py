@@ -109,9 +109,12 @@ class InboxRun:
         return scan_inbox(self.vault, self.inbox_rel, self.archive_rel, self.options, ignore)
 
     def order(self, candidates: list[Candidate]) -> list[Candidate]:
-        """First file of each content first, its copies after: a copy waits for the first's note."""
+        """First file of each content first, its copies after: a copy waits for the first's note.
+        Each batch starts afresh (`watch` runs one after another for as long as it lives)."""
         firsts: dict[str, Candidate] = {}
         copies: list[Candidate] = []
+        self._primary_done = {}
+        self.archiver.forget_claims()  # the last batch's notes are on disk now, or were never written
         for c in candidates:
             if c.content_hash in firsts:
                 copies.append(c)
