@@ -64,62 +64,14 @@ class Report:
         return {**asdict(self), "works": self.works}
 
 
-def _root(base_url: str) -> str:
-    return base_url.rstrip("/").removesuffix("/v1")
-
-
-def _get_json(http: Any, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
-    try:
-        response = http.request(method, url, json=body)
-    except Exception:  # an unreachable route just means "this server does not say"
-        return None
-    if response.status_code != 200:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def server_facts(report: Report, http: Any, model: str, sample: str, our_count: int) -> None:
     """Fill in what the server's own routes say: kind, window, slots, tokenizer ratio."""
-    root = _root(report.base_url)
-    props = _get_json(http, "GET", f"{root}/props")
-    if isinstance(props, dict) and isinstance(props.get("default_generation_settings"), dict):
-        report.server = "llama.cpp server"
-        window, report.slots = servers.llama_props(props)
-        if window is not None:
-            report.context_window, report.context_source = window, "/props n_ctx"
-    models = _get_json(http, "GET", f"{report.base_url}/models")
-    for entry in models.get("data", []) if isinstance(models, dict) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("max_model_len"), int):
-            report.server = report.server or "vLLM"
-            if report.context_window is None:
-                report.context_window, report.context_source = entry["max_model_len"], "/v1/models max_model_len"
-    if report.context_window is None:
-        lm = _get_json(http, "GET", f"{root}/api/v0/models")
-        for entry in lm.get("data", []) if isinstance(lm, dict) else []:
-            if isinstance(entry, dict) and isinstance(entry.get("loaded_context_length"), int):
-                report.server = "LM Studio"
-                report.context_window = entry["loaded_context_length"]
-                report.context_source = "/api/v0/models loaded_context_length"
-                break
-    if report.context_window is None:
-        show = _get_json(http, "POST", f"{root}/api/show", {"model": model})
-        if isinstance(show, dict) and ("model_info" in show or "parameters" in show):
-            report.server = "Ollama"
-            found: int | None = None
-            params = str(show.get("parameters") or "")
-            for line in params.splitlines():
-                parts = line.split()
-                if len(parts) == 2 and parts[0] == "num_ctx" and parts[1].isdigit():
-                    found = int(parts[1])
-            if found:
-                report.context_window, report.context_source = found, "/api/show num_ctx"
-            else:
-                report.notes.append(
-                    "Ollama runs a 4k-32k window unless num_ctx or OLLAMA_CONTEXT_LENGTH says otherwise"
-                )
+    facts = servers.server_facts(http, report.base_url, model)
+    report.server, report.slots = facts.kind, facts.slots
+    if facts.window is not None:
+        report.context_window, report.context_source = facts.window, facts.window_source
+    if facts.ollama_default_window:
+        report.notes.append("Ollama runs a 4k-32k window unless num_ctx or OLLAMA_CONTEXT_LENGTH says otherwise")
     counted = servers.server_token_count(report.base_url, model, sample, METADATA_TIMEOUT, client=http)
     if counted is not None:
         if counted[1] and report.server is None:

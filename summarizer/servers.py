@@ -335,6 +335,57 @@ def llama_props(props: object) -> tuple[int | None, int | None]:
     return window, (total if isinstance(total, int) and total > 0 else None)
 
 
+@dataclass(frozen=True)
+class ServerFacts:
+    """What a server's own metadata routes say about it (all None: it says nothing)."""
+
+    kind: str | None = None  # "llama.cpp server", "vLLM", "LM Studio", "Ollama"
+    window: int | None = None
+    window_source: str | None = None  # the route and field it came from
+    slots: int | None = None
+    ollama_default_window: bool = False  # Ollama, with no num_ctx set: its window depends on the machine
+
+
+def _get_json(http: httpx2.Client, method: str, url: str, headers: Mapping[str, str] | None, body: Any = None) -> Any:
+    try:
+        response = http.request(method, url, json=body, headers=dict(headers or {}), timeout=PROBE_TIMEOUT)
+        return response.json() if response.status_code == 200 else None
+    except Exception:  # no such route, not JSON, no server: nothing learned
+        return None
+
+
+def server_facts(
+    http: httpx2.Client, base_url: str, model: str, headers: Mapping[str, str] | None = None
+) -> ServerFacts:
+    """Ask, in turn, the routes where local servers state their window: llama.cpp `/props` (and its
+    slots), vLLM `/v1/models` `max_model_len`, LM Studio `/api/v0/models` `loaded_context_length`, Ollama
+    `/api/show` `num_ctx`; stop at the first that says. Routes a server lacks answer 404; never raises."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    props = _get_json(http, "GET", f"{root}/props", headers)
+    window, slots = llama_props(props)
+    if isinstance(props, dict) and isinstance(props.get("default_generation_settings"), dict):
+        return ServerFacts("llama.cpp server", window, "/props n_ctx" if window else None, slots)
+    models = _get_json(http, "GET", f"{base_url.rstrip('/')}/models", headers)
+    entries = [e for e in (models.get("data", []) if isinstance(models, dict) else []) if isinstance(e, dict)]
+    stated = [e for e in entries if isinstance(e.get("max_model_len"), int) and e["max_model_len"] > 0]
+    if stated:  # the entry of our model, else the one the server serves
+        entry = next((e for e in stated if e.get("id") == model), stated[0])
+        return ServerFacts("vLLM", entry["max_model_len"], "/v1/models max_model_len")
+    lm = _get_json(http, "GET", f"{root}/api/v0/models", headers)
+    for entry in lm.get("data", []) if isinstance(lm, dict) else []:
+        length = entry.get("loaded_context_length") if isinstance(entry, dict) else None
+        if isinstance(length, int) and length > 0:
+            return ServerFacts("LM Studio", length, "/api/v0/models loaded_context_length")
+    show = _get_json(http, "POST", f"{root}/api/show", headers, {"model": model})
+    if isinstance(show, dict) and ("model_info" in show or "parameters" in show):
+        for line in str(show.get("parameters") or "").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == "num_ctx" and parts[1].isdigit() and int(parts[1]) > 0:
+                return ServerFacts("Ollama", int(parts[1]), "/api/show num_ctx")
+        return ServerFacts("Ollama", ollama_default_window=True)
+    return ServerFacts()
+
+
 def probe_limits(
     base_url: str,
     model: str,
@@ -342,10 +393,11 @@ def probe_limits(
     our_count: Callable[[], int],
     headers: Mapping[str, str] | None = None,
 ) -> ServerLimits:
-    """One look at a local server's own routes: llama.cpp `/props` (window, slots), then its tokenize route.
+    """One look at a server's own routes (not OpenAI's): where it states its window and slots
+    (`server_facts`), then its tokenize route.
 
     Routes a server does not have answer 404 and tell nothing; this never raises. One HTTP client (one
-    connection) asks them all: this runs before a first request.
+    connection) asks them all: this runs before a first request, once per endpoint.
     """
     import httpx2
 
@@ -361,16 +413,10 @@ def _probe(
     our_count: Callable[[], int],
     headers: Mapping[str, str] | None,
 ) -> ServerLimits:
-    root = base_url.rstrip("/").removesuffix("/v1")
-    try:
-        response = http.get(f"{root}/props", headers=dict(headers or {}), timeout=PROBE_TIMEOUT)
-        props = response.json() if response.status_code == 200 else None
-    except Exception:  # no such route, not JSON, no server: nothing learned
-        props = None
-    window, slots = llama_props(props)
+    facts = server_facts(http, base_url, model, headers)
     ratio: float | None = None
     counted = server_token_count(base_url, model, sample, PROBE_TIMEOUT, headers, http)
     ours = our_count() if counted is not None else 0  # our tokenizer is loaded only when there is a count to compare
     if counted is not None and counted[0] > 0 and ours > 0:
         ratio = round(counted[0] / ours, 3)
-    return ServerLimits(window, ratio, slots, probed=True)
+    return ServerLimits(facts.window, ratio, facts.slots, probed=True)

@@ -48,7 +48,34 @@ def stored(vault: Path) -> list[tuple[Any, ...]]:
         return db.execute("SELECT endpoint, context_window, token_ratio, slots, probed FROM server_limits").fetchall()
 
 
-@pytest.mark.parametrize("server", ["vllm", "openai", "llama-cpp-python", "lmstudio"])
+@pytest.mark.parametrize(
+    ("server", "route"),
+    [
+        ("llama-server", "/props"),
+        ("vllm", "/v1/models"),
+        ("lmstudio", "/api/v0/models"),
+        ("ollama", "/api/show"),
+    ],
+)
+def test_a_server_stating_its_window_on_its_routes_is_planned_for_from_the_first_request(
+    vault: Path, model_env: FakeOpenAI, server: str, route: str
+) -> None:
+    model_env.server = server
+    model_env.context_limit = 2048  # the tool assumes 8192 for a model it does not know
+    model_env.default = fo.reply(GOOD)
+
+    result = summarise(vault)
+
+    assert result.exit_code == 0, result.stderr
+    assert route in [r.path for r in model_env.requests], "asked before the first request"
+    assert all(r.response_status == 200 for r in chat(model_env)), "no request refused as too long"
+    for request in chat(model_env):
+        assert (request.prompt_tokens_counted or 0) + request.json["max_tokens"] <= 2048
+    ((_, window, *_),) = stored(vault)
+    assert window == 2048
+
+
+@pytest.mark.parametrize("server", ["openai", "llama-cpp-python"])
 def test_a_window_smaller_than_assumed_costs_one_refused_request_then_is_remembered(
     vault: Path, model_env: FakeOpenAI, server: str
 ) -> None:
@@ -164,8 +191,9 @@ def test_a_server_without_those_routes_is_asked_once_per_endpoint(vault: Path, m
     model_env.default = fo.reply(GOOD)
     assert summarise(vault).exit_code == 0
     probes = [r.path for r in model_env.requests if not r.path.endswith("/chat/completions")]
-    assert sorted(probes) == ["/extras/tokenize", "/props", "/tokenize"]
-    assert all(r.response_status == 404 for r in model_env.requests if r.path in probes)
+    assert sorted(probes) == ["/api/show", "/api/v0/models", "/extras/tokenize", "/props", "/tokenize", "/v1/models"]
+    # `/v1/models` lists the models with no window in them, as OpenAI's does; the others do not exist.
+    assert all(r.response_status == 404 for r in model_env.requests if r.path in probes and r.path != "/v1/models")
     (row,) = stored(vault)
     assert row[1:] == (None, None, None, 1), "nothing learned, but asked: not again"
     before = len(model_env.requests)
@@ -219,7 +247,7 @@ def test_an_inbox_run_learns_the_window_once_for_every_transcript(
     names = [f"2026-03-0{day} - Meeting {day}.txt" for day in range(2, 6)]
     files = {f"Inbox/{name}": TRANSCRIPT + f"Bob Chen: Item {index}.\n" for index, name in enumerate(names)}
     vault = make_vault(tmp_path / "vault", 'owner = "Alice Moreau"\nconcurrency = 2\n', files)
-    model_env.server = "vllm"
+    model_env.server = "llama-cpp-python"  # states its window only when it refuses a request
     model_env.context_limit = 2048
     model_env.default = fo.reply(GOOD)
 
