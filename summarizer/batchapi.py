@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from summarizer.inbox_scan import Candidate
     from summarizer.llm import ModelClient
     from summarizer.pipeline import Pipeline
+    from summarizer.templatesets import Catalogue
 
 ENDPOINT: Final = "/v1/chat/completions"
 WINDOW: Final = "24h"
@@ -91,17 +92,19 @@ class _Line:
     engine: LLMEngine
 
 
-def submit(pipeline: Pipeline, crash: CrashPoints, ordered: list[Candidate]) -> RunReport:
+def submit(
+    pipeline: Pipeline, crash: CrashPoints, ordered: list[Candidate], catalogue: Catalogue | None = None
+) -> RunReport:
     """Queue every transcript that fits one request in a batch (one per template set: a batch records
-    one prompt version); the rest wait for a normal run."""
+    one prompt version); the rest wait for a normal run. `catalogue`: the template sets as the run read
+    them (None: each transcript reads them, and a broken set fails only the transcripts it concerns)."""
     from summarizer.engines import LLMEngine
-    from summarizer.templatesets import catalogue_for, for_transcript
+    from summarizer.templatesets import for_transcript
 
     pipeline.warmed()  # the SDK may be mid-import on the warm-up thread: never import it alongside
 
     store = pipeline.store
     provider = _provider(pipeline)
-    catalogue = catalogue_for(pipeline)
     results: list[ItemResult] = []
     lines: list[_Line] = []
     seen: set[str] = set()
@@ -132,8 +135,8 @@ def submit(pipeline: Pipeline, crash: CrashPoints, ordered: list[Candidate]) -> 
                 continue
             plan = chosen.plan(transcript)
         except SummarizerError as err:
-            store.journal_fail(c.content_hash, c.rel, err.reason)
-            results.append(ItemResult(c.name, "failed", error=err.reason, fields={"path": c.rel}))
+            store.journal_fail(c.content_hash, c.rel, err.for_row(c.path.name))
+            results.append(ItemResult(c.name, "failed", error=err.for_row(c.path.name), fields={"path": c.rel}))
             continue
         if plan.calls > 1:
             results.append(ItemResult(c.name, "skipped", f"needs {len(plan.chunks)} parts: left for a normal run"))
@@ -147,7 +150,8 @@ def submit(pipeline: Pipeline, crash: CrashPoints, ordered: list[Candidate]) -> 
         by_version.setdefault(line.engine.prompt_version, []).append(line)
     submitted = [_submit_batch(store, provider, crash, group, report) for group in by_version.values()]
     batches = [batch for batch in submitted if batch is not None]
-    report.extra["batch"] = (batches[0] if len(batches) == 1 else batches) or None
+    report.extra["batch"] = batches[0] if batches else None  # the first (most runs make one)
+    report.extra["submitted"] = batches  # every batch made, one per template set
     return report
 
 

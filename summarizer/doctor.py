@@ -66,7 +66,7 @@ class Report:
 
 def server_facts(report: Report, http: Any, model: str, sample: str, our_count: int) -> None:
     """Fill in what the server's own routes say: kind, window, slots, tokenizer ratio."""
-    facts = servers.server_facts(http, report.base_url, model)
+    facts = servers.server_facts(http, report.base_url, model, timeout=METADATA_TIMEOUT)
     report.server, report.slots = facts.kind, facts.slots
     if facts.window is not None:
         report.context_window, report.context_source = facts.window, facts.window_source

@@ -295,8 +295,8 @@ class LLMEngine:
             "candidates": list(candidates),
         }
         # How parts are merged matters only to a transcript that may be split: one whose UTF-8 bytes
-        # exceed the budget (a token is at least a byte), so a meeting that fits keeps its key.
-        if len(transcript.as_text().encode("utf-8")) > self.configured_budget:
+        # exceed the budget, configured or learned (a token is at least a byte); one that fits keeps its key.
+        if len(transcript.as_text().encode("utf-8")) > min(self.configured_budget, self.budget):
             key["merge_parts"] = s.merge_parts
         return _digest(key)
 

@@ -19,6 +19,11 @@ class SummarizerError(Exception):
         self.reason = message
         super().__init__(f"{path}: {message}" if path is not None else message)
 
+    def for_row(self, name: str) -> str:
+        """The message for a report row that already names the file `name`: without it when it is that
+        file's, with the file it concerns (a template set, a note) when it is another's."""
+        return self.reason if self.path is not None and self.path.name == name else str(self)
+
 
 class ConfigError(SummarizerError):
     """Bad or missing configuration, or bad command-line usage."""

@@ -181,8 +181,7 @@ class InboxRun:
             finally:
                 self._primary_done[c.content_hash].set()
         except SummarizerError as err:
-            own = err.path is not None and err.path.name == c.path.name  # the row names the transcript already
-            failed = self._failed(c, str(err.reason if own else err))
+            failed = self._failed(c, err.for_row(c.path.name))
             if is_retry_later(err):
                 failed.fields["retry_later"] = True  # the model server's fault: `watch` tries again later
             return failed
@@ -492,7 +491,7 @@ def run_inbox(
                 say(scan.why_empty)
             ordered = run.prepare(candidates)
             if options.batch and not options.dry_run:
-                report = batchapi.submit(pipeline, run.crash, ordered)
+                report = batchapi.submit(pipeline, run.crash, ordered, run.catalogue)
             else:
                 report = run.execute(ordered, display)
             report.results = [*recovering, *scan.skipped, *report.results]

@@ -313,7 +313,7 @@ def is_openai_api(base_url: str | None) -> bool:
     """OpenAI's own API or Azure OpenAI (no base URL means OpenAI's). Any other server, local or remote
     (llama.cpp, Ollama, vLLM, a gateway), may queue what it cannot run instead of answering 429."""
     url = (base_url or OPENAI_URL).casefold()
-    return "api.openai.com" in url or "openai.azure.com" in url
+    return any(host in url for host in ("api.openai.com", "openai.azure.com", "cognitiveservices.azure.com"))
 
 
 def fitted_window(window: int, ratio: float | None, margin: float) -> int:
@@ -346,37 +346,53 @@ class ServerFacts:
     ollama_default_window: bool = False  # Ollama, with no num_ctx set: its window depends on the machine
 
 
-def _get_json(http: httpx2.Client, method: str, url: str, headers: Mapping[str, str] | None, body: Any = None) -> Any:
+def _get_json(
+    http: httpx2.Client, method: str, url: str, headers: Mapping[str, str] | None, timeout: float, body: Any = None
+) -> Any:
     try:
-        response = http.request(method, url, json=body, headers=dict(headers or {}), timeout=PROBE_TIMEOUT)
+        response = http.request(method, url, json=body, headers=dict(headers or {}), timeout=timeout)
         return response.json() if response.status_code == 200 else None
     except Exception:  # no such route, not JSON, no server: nothing learned
         return None
 
 
+def _ours(
+    entries: object, model: str, field: str, keep: Callable[[dict[str, Any]], bool] = lambda _: True
+) -> int | None:
+    """`field` of our model's entry in a models list; of the only entry when the list holds one model
+    (a server serving one model under another name); else nothing (another model's window is not ours)."""
+    listed = [e for e in entries if isinstance(e, dict) and keep(e)] if isinstance(entries, list) else []
+    entry = next((e for e in listed if e.get("id") == model), listed[0] if len(listed) == 1 else None)
+    value = entry.get(field) if entry is not None else None
+    return value if isinstance(value, int) and value > 0 else None
+
+
 def server_facts(
-    http: httpx2.Client, base_url: str, model: str, headers: Mapping[str, str] | None = None
+    http: httpx2.Client,
+    base_url: str,
+    model: str,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = PROBE_TIMEOUT,
 ) -> ServerFacts:
     """Ask, in turn, the routes where local servers state their window: llama.cpp `/props` (and its
     slots), vLLM `/v1/models` `max_model_len`, LM Studio `/api/v0/models` `loaded_context_length`, Ollama
-    `/api/show` `num_ctx`; stop at the first that says. Routes a server lacks answer 404; never raises."""
+    `/api/show` `num_ctx`; stop at the first that says. Only our model's entry of a list counts (or the
+    only one). Routes a server lacks answer 404; never raises."""
     root = base_url.rstrip("/").removesuffix("/v1")
-    props = _get_json(http, "GET", f"{root}/props", headers)
+    props = _get_json(http, "GET", f"{root}/props", headers, timeout)
     window, slots = llama_props(props)
     if isinstance(props, dict) and isinstance(props.get("default_generation_settings"), dict):
         return ServerFacts("llama.cpp server", window, "/props n_ctx" if window else None, slots)
-    models = _get_json(http, "GET", f"{base_url.rstrip('/')}/models", headers)
-    entries = [e for e in (models.get("data", []) if isinstance(models, dict) else []) if isinstance(e, dict)]
-    stated = [e for e in entries if isinstance(e.get("max_model_len"), int) and e["max_model_len"] > 0]
-    if stated:  # the entry of our model, else the one the server serves
-        entry = next((e for e in stated if e.get("id") == model), stated[0])
-        return ServerFacts("vLLM", entry["max_model_len"], "/v1/models max_model_len")
-    lm = _get_json(http, "GET", f"{root}/api/v0/models", headers)
-    for entry in lm.get("data", []) if isinstance(lm, dict) else []:
-        length = entry.get("loaded_context_length") if isinstance(entry, dict) else None
-        if isinstance(length, int) and length > 0:
-            return ServerFacts("LM Studio", length, "/api/v0/models loaded_context_length")
-    show = _get_json(http, "POST", f"{root}/api/show", headers, {"model": model})
+    models = _get_json(http, "GET", f"{base_url.rstrip('/')}/models", headers, timeout)
+    length = _ours(models.get("data") if isinstance(models, dict) else None, model, "max_model_len")
+    if length is not None:
+        return ServerFacts("vLLM", length, "/v1/models max_model_len")
+    lm = _get_json(http, "GET", f"{root}/api/v0/models", headers, timeout)
+    chat_models = lm.get("data") if isinstance(lm, dict) else None  # not its embedding models
+    length = _ours(chat_models, model, "loaded_context_length", lambda e: e.get("type", "llm") in ("llm", "vlm"))
+    if length is not None:
+        return ServerFacts("LM Studio", length, "/api/v0/models loaded_context_length")
+    show = _get_json(http, "POST", f"{root}/api/show", headers, timeout, {"model": model})
     if isinstance(show, dict) and ("model_info" in show or "parameters" in show):
         for line in str(show.get("parameters") or "").splitlines():
             parts = line.split()

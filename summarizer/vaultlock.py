@@ -93,8 +93,8 @@ class _FileLock:
             os.close(fd)
             if err.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
                 return False  # held by another process
-            if err.errno in (errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP):
-                return self._acquire_elsewhere(blocking)  # a file system without flock: filelock's fallback
+            if err.errno == errno.ENOSYS:
+                return self._acquire_elsewhere(blocking)  # a file system without flock: filelock's soft lock
             raise VaultError(f"cannot take the vault lock: {err.strerror or err}", self.path) from None
         except BaseException:  # interrupted while waiting (Ctrl-C with --wait)
             os.close(fd)
@@ -110,6 +110,9 @@ class _FileLock:
             self._other.acquire(timeout=-1 if blocking else 0)
         except Timeout:
             return False
+        except OSError as err:
+            self._other = None
+            raise VaultError(f"cannot take the vault lock: {err.strerror or err}", self.path) from None
         return True
 
     def release(self) -> None:

@@ -262,7 +262,7 @@ def test_a_template_set_goes_into_its_own_batch_and_its_notes_use_it(tmp_path: P
     submitted = cli("inbox", "--vault", vault, "--batch", "--json")
 
     assert submitted.exit_code == 0, submitted.stdout + submitted.stderr
-    batches = json.loads(submitted.stdout)["batch"]
+    batches = json.loads(submitted.stdout)["submitted"]
     assert sorted(b["requests"] for b in batches) == [1, 2], "one batch per prompt version"
     lines = batch_lines(model_env)
     standup = [line for line in lines if "kiwi" in topic_of(line["body"])]

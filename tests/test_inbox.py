@@ -856,3 +856,22 @@ def test_a_vault_on_a_file_system_without_flock_still_gets_its_lock(
         result = cli("inbox", "--vault", vault)
     assert result.exit_code == 0, result.stderr
     assert check_vault(vault, files) == dict.fromkeys(files, "archive")
+
+
+def test_a_lock_the_file_system_refuses_is_one_line_naming_it(
+    tmp_path: Path, model_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import fcntl
+
+    def refused(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    files = {"2026-03-02 - kiwi.txt": meeting("kiwi")}
+    vault = inbox_vault(tmp_path / "vault", files)
+    monkeypatch.setattr(fcntl, "flock", refused)
+    result = cli("inbox", "--vault", vault)
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "inbox.lock: cannot take the vault lock: No locks available" in line
+    assert model_env.chat_requests() == [] and check_vault(vault, files) == dict.fromkeys(files, "inbox")

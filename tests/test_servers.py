@@ -150,3 +150,27 @@ def test_a_plain_http_client_loads_no_certificates_and_https_verifies_as_usual()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname, "never an unchecked TLS connection"
     assert context.cert_store_stats()["x509_ca"] == 0, "no CA bundle loaded: any TLS connection would fail"
     assert tls_verification("https://api.openai.com/v1") is True
+
+
+def test_a_models_list_gives_our_models_window_or_its_only_ones_never_another_models() -> None:
+    """LM Studio lists its embedding model too, a gateway several backends: another model's window
+    would be planned in, and stored, for good."""
+    import httpx2
+
+    from summarizer.servers import server_facts
+    from tests.fakeopenai import FakeOpenAI
+
+    with FakeOpenAI() as fake, httpx2.Client() as http:
+        fake.server = "lmstudio"
+        fake.context_limit = 8192
+        only = server_facts(http, fake.base_url, "test-model")
+        assert (only.kind, only.window) == ("LM Studio", 8192), "the only model listed"
+
+    listed = {"data": [{"id": "other", "max_model_len": 2048}, {"id": "ours", "max_model_len": 32768}]}
+
+    def gateway(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=listed) if request.url.path == "/v1/models" else httpx2.Response(404)
+
+    with httpx2.Client(transport=httpx2.MockTransport(gateway)) as http:
+        assert server_facts(http, "http://gw/v1", "ours").window == 32768
+        assert server_facts(http, "http://gw/v1", "unlisted").window is None
