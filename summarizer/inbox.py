@@ -390,7 +390,7 @@ class InboxRun:
             of = self.vault.relative(existing[0].path)
             detail = f"already summarised in {of}: would archive it and relink that note (no call)"
             return ItemResult(c.name, "skipped", detail, fields=fields)
-        if self.recovery.cached_result(transcript, c.content_hash) is not None:
+        if self.recovery.cached_result(transcript, c.content_hash, pipeline) is not None:
             return ItemResult(c.name, "skipped", "would write the note from the cache (no call)", fields=fields)
         plan = pipeline.plan(transcript)
         s = pipeline.resolved.settings

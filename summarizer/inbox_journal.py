@@ -180,9 +180,12 @@ class Recovery:
         note_rel = self.archiver.rel(note)
         if self.store.note_record(note_rel) is not None:
             return
-        try:
-            parsed = self.pipeline.read(transcript)
-            result = self.cached_result(parsed, row.content_hash)
+        from summarizer.templatesets import for_transcript
+
+        try:  # the template set the run that wrote the note used (chosen by the transcript's inbox path)
+            chosen = for_transcript(self.pipeline, self.pipeline.vault.root / (row.inbox_path or transcript.name))
+            parsed = chosen.read(transcript)
+            result = self.cached_result(parsed, row.content_hash, chosen)
         except SummarizerError:
             return
         if result is not None:
@@ -191,16 +194,20 @@ class Recovery:
                 parsed.content_hash(),
                 str(row.archive_path),
                 result,
-                self.pipeline.template_version,
+                chosen.template_version,
                 note.read_text(encoding="utf-8"),
             )
 
-    def cached_result(self, transcript: Any, content_hash: str) -> ExtractionResult | None:
-        """The cached extraction: a batch's, by the key it was stored under, else the current key's."""
+    def cached_result(
+        self, transcript: Any, content_hash: str, pipeline: Pipeline | None = None
+    ) -> ExtractionResult | None:
+        """The cached extraction: a batch's, by the key it was stored under, else the current key's under
+        `pipeline` (the transcript's template set; the run's own pipeline by default)."""
         found = self.store.collected_result(content_hash)
         if found is not None:
             return found
-        key = self.pipeline.engine.cache_key(transcript, self.pipeline.candidates(transcript))
+        chosen = pipeline or self.pipeline
+        key = chosen.engine.cache_key(transcript, chosen.candidates(transcript))
         return self.store.cached_extraction(key)
 
     def rearchive(self, key: str, note: Path, target: Path) -> None:

@@ -351,3 +351,17 @@ def test_a_set_broken_while_a_run_is_open_fails_its_transcripts_not_the_run(
     [item] = report.results
     assert item.status == "failed" and ".summarizer/templates/retro/set.toml" in str(item.error)
     assert model_env.chat_requests() == []
+
+
+def test_a_dry_run_finds_a_set_transcripts_cached_extraction(tmp_path: Path, model_env: FakeOpenAI) -> None:
+    """The cache is keyed with the set's prompts: a dry run must look there, as the real run will."""
+    name = "2026-03-02 - Team standup.txt"
+    vault = vault_with(tmp_path, RULES, {f"Inbox/{name}": TRANSCRIPT})
+    model_env.default = fo.reply(GOOD)
+    printed = cli("summarise", vault / "Inbox" / name, "--vault", vault, "--out", "-")  # extracts, writes nothing
+    assert printed.exit_code == 0 and STANDUP in system_text(model_env.chat_requests()[0])
+    plan = cli("inbox", "--vault", vault, "--dry-run", "--json")
+    assert plan.exit_code == 0, plan.stderr
+    [item] = json.loads(plan.stdout)["items"]
+    assert item["detail"] == "would write the note from the cache (no call)"
+    assert len(model_env.chat_requests()) == 1
