@@ -67,6 +67,10 @@ def log(
         view = "runs" if runs else "calls" if calls else "totals" if totals else "items"
         state = root.state_dir / "state.db"
         data = _query(state, view, query) if state.is_file() else _empty(view)
+        if view == "runs":
+            from summarizer.vaultlock import lock_holder
+
+            data["runs"] = _mark_running(data["runs"], lock_holder(root) is not None, failed_only=failed)
         if json_out:
             typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
             return
@@ -108,6 +112,17 @@ def _data(store: Store, view: str, query: LogQuery) -> dict[str, Any]:
             }
         }
     return {"items": [_item_json(i) for i in store.log_items(query)]}
+
+
+def _mark_running(rows: list[dict[str, Any]], someone_writes: bool, *, failed_only: bool) -> list[dict[str, Any]]:
+    """A run that never finished was killed, unless it is the newest and a live process holds the vault
+    lock: then it is running now (and not a failure)."""
+    unfinished = [row["run"] for row in rows if row["status"] == "unfinished"]
+    live = max(unfinished) if unfinished and someone_writes else None
+    for row in rows:
+        if row["run"] == live:
+            row["status"] = "running"
+    return [row for row in rows if not (failed_only and row["status"] == "running" and not row["failed"])]
 
 
 def _empty(view: str) -> dict[str, Any]:

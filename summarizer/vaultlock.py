@@ -127,6 +127,12 @@ class _FileLock:
             self._other = None
 
 
+def lock_holder(vault: Vault) -> str | None:
+    """The pid of the live process holding the vault lock (a writing run now), else None."""
+    pid = _read_pid(vault.state_dir / PID_NAME)
+    return None if pid == "unknown" else pid
+
+
 def _read_pid(path: Path) -> str:
     """The pid in the file when that process is still alive; else "unknown" (never a dead pid)."""
     try:

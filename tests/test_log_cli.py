@@ -168,3 +168,23 @@ def test_a_killed_run_counts_as_failed_and_shows_unfinished(tmp_path: Path, mode
     assert killed.returncode == 137, err
     [run] = log_json(vault, "--runs", "--failed")["runs"]
     assert run["command"] == "inbox" and run["status"] == "unfinished" and run["calls"] == 1
+
+
+def test_the_run_holding_the_vault_lock_is_running_not_failed(tmp_path: Path) -> None:
+    from summarizer.store import Store
+    from summarizer.vault import Vault
+    from summarizer.vaultlock import vault_lock
+
+    vault = make_vault(tmp_path / "vault", "")
+    store = Store(Vault.open(vault).state_dir / "state.db")
+    try:
+        store.run_begin("inbox", "openai", "test-model", "p1")  # killed long ago: never finished
+        store.run_begin("watch", "openai", "test-model", "p1")  # this one is under way
+    finally:
+        store.close()
+    with vault_lock(Vault.open(vault), wait=False):
+        runs = log_json(vault, "--runs")["runs"]
+        failed = log_json(vault, "--runs", "--failed")["runs"]
+    assert [(r["command"], r["status"]) for r in runs] == [("watch", "running"), ("inbox", "unfinished")]
+    assert [r["command"] for r in failed] == ["inbox"]
+    assert [r["status"] for r in log_json(vault, "--runs")["runs"]] == ["unfinished", "unfinished"], "lock gone"
