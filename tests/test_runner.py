@@ -7,7 +7,16 @@ import io
 import pytest
 from rich.console import Console
 
-from summarizer.runner import ItemResult, LiveDisplay, PlainDisplay, ProgressFn, Runner, RunReport, render_table
+from summarizer.runner import (
+    AdaptiveLimiter,
+    ItemResult,
+    LiveDisplay,
+    PlainDisplay,
+    ProgressFn,
+    Runner,
+    RunReport,
+    render_table,
+)
 
 NAMES = ["team[/]notes.txt", "[x] todo.txt", "plain.txt", "back\\"]
 
@@ -93,3 +102,46 @@ def test_a_failing_display_neither_fails_items_nor_aborts_the_run(where: str) ->
     report = Runner(ok, lambda n: n, workers=2, display=_Broken(where)).run(["a", "b", "c"])
     assert [(r.name, r.status) for r in report.results] == [("a", "done"), ("b", "done"), ("c", "done")]
     assert report.exit_code == 0
+
+
+def test_a_jobs_place_at_the_model_is_taken_once_when_it_asks_and_always_given_back() -> None:
+    import threading
+
+    from summarizer.turns import admit, admitted_by
+
+    places = threading.BoundedSemaphore(1)
+    with admitted_by(places):
+        pass  # served from the cache: never asked the model
+    assert places.acquire(blocking=False), "no place was taken"
+    places.release()
+
+    with admitted_by(places):
+        admit()
+        admit()  # a repair or a retry of the same job: the same place
+        assert not places.acquire(blocking=False)
+    assert places.acquire(blocking=False), "given back"
+    places.release()
+
+    try:
+        with admitted_by(places):
+            admit()
+            raise RuntimeError("the model failed")
+    except RuntimeError:
+        pass
+    assert places.acquire(blocking=False), "given back after a failure too"
+    places.release()
+    admit()  # outside a job (summarise, eval): nothing to take
+    assert places.acquire(blocking=False)
+
+
+def test_a_limiter_resized_below_its_requests_in_flight_admits_none_until_they_drop_below() -> None:
+    limiter = AdaptiveLimiter(4)
+    for _ in range(3):
+        assert limiter.acquire(blocking=False)
+    limiter.request_slots(1)  # the server stated its slots mid-run
+    assert not limiter.acquire(blocking=False)
+    limiter.release()
+    limiter.release()
+    assert not limiter.acquire(blocking=False), "one still in flight fills the one slot"
+    limiter.release()
+    assert limiter.acquire(blocking=False)
