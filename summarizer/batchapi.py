@@ -135,8 +135,9 @@ def submit(
                 continue
             plan = chosen.plan(transcript)
         except SummarizerError as err:
-            store.journal_fail(c.content_hash, c.rel, err.for_row(c.path.name))
-            results.append(ItemResult(c.name, "failed", error=err.for_row(c.path.name), fields={"path": c.rel}))
+            message = err.for_row(c.path.name)
+            store.journal_fail(c.content_hash, c.rel, message)
+            results.append(ItemResult(c.name, "failed", error=message, fields={"path": c.rel}))
             continue
         if plan.calls > 1:
             results.append(ItemResult(c.name, "skipped", f"needs {len(plan.chunks)} parts: left for a normal run"))

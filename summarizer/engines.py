@@ -160,9 +160,8 @@ def with_server_slots(resolved: ResolvedSettings, known: object) -> ResolvedSett
     more transcripts at once would only queue there.
 
     `known` is the vault's store (read for this endpoint) or limits already in hand."""
-    limits = known if isinstance(known, ServerLimits) else learned_limits(resolved, known)
+    slots = _known_slots(resolved, known)
     settings = resolved.settings
-    slots = settings.server_slots or (limits.slots if limits is not None else None)
     if not slots or settings.concurrency <= slots:
         return resolved
     return dataclasses.replace(resolved, settings=settings.model_copy(update={"concurrency": slots}))
@@ -174,14 +173,15 @@ def request_slots(resolved: ResolvedSettings, known: object) -> int:
     stated (llama.cpp `total_slots`, stored); else, for OpenAI's API, `HOSTED_SLOTS`, cut on its 429s; else
     (any other server that does not say, which may queue what it cannot run) `concurrency`."""
     settings = resolved.settings
-    if settings.server_slots:
-        return settings.server_slots
+    if slots := _known_slots(resolved, known):
+        return slots
+    return HOSTED_SLOTS if is_openai_api(settings.base_url) else settings.concurrency
+
+
+def _known_slots(resolved: ResolvedSettings, known: object) -> int | None:
+    """The `server_slots` setting, else the slots the server stated (`known`: the store or limits in hand)."""
     limits = known if isinstance(known, ServerLimits) else learned_limits(resolved, known)
-    if limits is not None and limits.slots:
-        return limits.slots
-    if settings.engine != "offline" and is_openai_api(settings.base_url):
-        return HOSTED_SLOTS
-    return settings.concurrency
+    return resolved.settings.server_slots or (limits.slots if limits is not None else None)
 
 
 @dataclass

@@ -323,7 +323,7 @@ def fitted_window(window: int, ratio: float | None, margin: float) -> int:
     return window
 
 
-def llama_props(props: object) -> tuple[int | None, int | None]:
+def _llama_props(props: object) -> tuple[int | None, int | None]:
     """llama.cpp's `GET /props`: its window (`default_generation_settings.n_ctx`) and `total_slots`, where
     it states them (None for anything else, another server's answer included)."""
     if not isinstance(props, dict):
@@ -380,7 +380,7 @@ def server_facts(
     only one). Routes a server lacks answer 404; never raises."""
     root = base_url.rstrip("/").removesuffix("/v1")
     props = _get_json(http, "GET", f"{root}/props", headers, timeout)
-    window, slots = llama_props(props)
+    window, slots = _llama_props(props)
     if isinstance(props, dict) and isinstance(props.get("default_generation_settings"), dict):
         return ServerFacts("llama.cpp server", window, "/props n_ctx" if window else None, slots)
     models = _get_json(http, "GET", f"{base_url.rstrip('/')}/models", headers, timeout)
@@ -418,20 +418,9 @@ def probe_limits(
     import httpx2
 
     with httpx2.Client(verify=tls_verification(base_url)) as http:
-        return _probe(http, base_url, model, sample, our_count, headers)
-
-
-def _probe(
-    http: httpx2.Client,
-    base_url: str,
-    model: str,
-    sample: str,
-    our_count: Callable[[], int],
-    headers: Mapping[str, str] | None,
-) -> ServerLimits:
-    facts = server_facts(http, base_url, model, headers)
+        facts = server_facts(http, base_url, model, headers)
+        counted = server_token_count(base_url, model, sample, PROBE_TIMEOUT, headers, http)
     ratio: float | None = None
-    counted = server_token_count(base_url, model, sample, PROBE_TIMEOUT, headers, http)
     ours = our_count() if counted is not None else 0  # our tokenizer is loaded only when there is a count to compare
     if counted is not None and counted[0] > 0 and ours > 0:
         ratio = round(counted[0] / ours, 3)
